@@ -1,0 +1,257 @@
+"""``signage``: the share digital-signage players poll, one sub-folder per site (player group).
+
+Each site folder holds ``<release-id>.mp4`` files, ``SHA256SUMS`` (media only), and the same
+playlist twice: ``playlist.json`` (shape fixed in DECISIONS) and ``playlist.m3u8``. A player that
+reads at any instant must see a playlist whose files exist and match, so every change keeps
+``playlist items ⊆ SHA256SUMS ⊆ files``: adding writes media, then sums, then playlists;
+removing writes playlists, then sums, then deletes media. Each file is written under a temporary
+name and renamed. Items whose ``end`` has passed drop out whenever a site is written, and
+``prune`` does it for every site (the scheduler calls it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from channels.targets import Target, TargetOptions, join, open_target, parse_sums, sums_text, write_atomic
+from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.errors import NotFound, Rejected, Transient
+from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
+
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+Item = dict[str, Any]
+
+
+class SignageOptions(ChannelOptions, TargetOptions):
+    #: language of the burned-in subtitles; default: the release's default language
+    language: str | None = None
+    #: player groups (offices, control points); each is a sub-folder of the target
+    sites: list[str]
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _ended(item: Item, now: datetime) -> bool:
+    return bool(item.get("end")) and datetime.fromisoformat(item["end"]) <= now
+
+
+@register
+class Signage(Channel):
+    kind = "signage"
+    Options = SignageOptions
+    options: SignageOptions
+
+    # --- offline ---------------------------------------------------------------------------
+    def _language(self, release: Release) -> str:
+        return self.options.language or release.default_language
+
+    def renditions(self, release: Release) -> list[RenditionRequest]:
+        return [RenditionRequest(profile="signage", params={"language": self._language(release)})]
+
+    def _sites(self, release: Release) -> list[str]:
+        wanted = release.signage.sites if release.signage and release.signage.sites else None
+        return [s for s in self.options.sites if wanted is None or s in wanted]
+
+    def validate(self, release: Release) -> list[Problem]:
+        problems = []
+        where = f"channels.{self.name}.sites"
+        for site in self.options.sites:
+            if not SITE_NAME.match(site):
+                problems.append(Problem(file="", field=where, message=f"site name {site!r} is not a plain "
+                                        "folder name", fix="use letters, digits, '.', '_' or '-'"))
+        spec = release.signage
+        if spec and spec.sites:
+            unknown = sorted(set(spec.sites) - set(self.options.sites))
+            if unknown:
+                problems.append(Problem(
+                    file=str(release.manifest_path), field="signage.sites",
+                    message=f"unknown site(s) {', '.join(unknown)} for channel {self.name}",
+                    fix=f"use names from the site config: {', '.join(self.options.sites)}"))
+        start = self._start(release)
+        if spec and spec.end and start and spec.end <= start:
+            problems.append(Problem(file=str(release.manifest_path), field="signage.end",
+                                    message="ends before it starts", fix="set end after start/publish_at"))
+        return problems
+
+    @staticmethod
+    def _start(release: Release) -> datetime | None:
+        return (release.signage.start if release.signage else None) or release.publish_at
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _target(self) -> Target:
+        return open_target(self.options, config_dir=self.config_dir, channel=self.name)
+
+    def _item(self, job: Job, r: Rendition) -> Item:
+        release, lang = job.release, self._language(job.release)
+        return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
+                "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3),
+                "start": _iso(self._start(release) or job.now()),
+                "end": _iso(release.signage.end if release.signage else None),
+                "title": release.text("title", lang), "language": lang}
+
+    @staticmethod
+    def read_playlist(t: Target, site: str) -> list[Item]:
+        try:
+            data = json.loads(t.get_bytes(join(site, "playlist.json")))
+        except NotFound:
+            return []
+        except ValueError as exc:
+            raise Transient(f"{t.where}/{site}/playlist.json is not valid JSON ({exc}); "
+                            "it is rewritten on the next run") from None
+        return list(data.get("items", []))
+
+    def _write(self, t: Target, site: str, items: list[Item], now: datetime) -> None:
+        """Write SHA256SUMS then both playlists, or the reverse when items were removed."""
+        old = {i["id"] for i in self.read_playlist(t, site)}
+        items = sorted((i for i in items if not _ended(i, now)), key=lambda i: (i["start"], i["id"]))
+        doc = {"version": 1, "site": site, "generated_at": now.isoformat(), "items": items}
+        playlist = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+        m3u = ["#EXTM3U"] + [f"#EXTINF:{i['duration']:.3f},{i['title']}\n{i['file']}" for i in items
+                             if datetime.fromisoformat(i["start"]) <= now]
+        sums = sums_text({i["file"]: i["sha256"] for i in items})
+        steps = [(sums, "SHA256SUMS"), ("\n".join(m3u).encode() + b"\n", "playlist.m3u8"),
+                 (playlist, "playlist.json")]
+        if not old - {i["id"] for i in items}:  # only additions: sums first, playlists last
+            for data, name in steps:
+                write_atomic(t, data, join(site, name))
+        else:  # something leaves: playlists first, then sums, then its media
+            for data, name in reversed(steps):
+                write_atomic(t, data, join(site, name))
+        keep = {i["file"] for i in items}
+        for name in t.listdir(site):
+            if name.endswith(".mp4") and name not in keep and not name.startswith("."):
+                t.delete(join(site, name))
+
+    # --- verbs -----------------------------------------------------------------------------
+    def publish(self, job: Job) -> Outcome:
+        r = job.renditions.get("signage")
+        if r is None or not r.main:
+            raise Rejected("the 'signage' rendition is missing; run the release again to encode it")
+        item = self._item(job, r)
+        if item["end"] and _ended(item, job.now()):
+            raise Rejected(f"signage.end ({item['end']}) has passed; change it in the manifest "
+                           "or leave this channel out")
+        j = job.journal
+        j.delete("withdrawn")
+        sites = self._sites(job.release)
+        with self._target() as t:
+            staged: dict[str, str] = dict(j.get("staged") or {})
+            for site in sites:  # slow part: a verified copy beside each site, under a hidden name
+                if (j.get("live") or {}).get(site) == item or staged.get(site) == item["sha256"]:
+                    continue
+                tmp = join(site, f".{item['file']}.{item['sha256'][:16]}.tmp")
+                t.mkdir(site)
+                t.put_file(r.main_path, tmp)
+                if t.sha256(tmp) != item["sha256"]:
+                    raise Transient(f"{t.where}/{tmp}: read-back did not match; sent again on retry")
+                staged[site] = item["sha256"]
+                j.put("staged", staged)
+            if job.stage_only:
+                return Outcome(state="scheduled", remote_id=item["file"], checksum=item["sha256"],
+                               note="media staged under hidden names; added to the playlists at publish_at")
+            for site in sites:
+                if (j.get("live") or {}).get(site) != item:
+                    self._go_live(t, job, site, item)
+            for site in set(j.get("live") or {}) - set(sites):  # dropped from signage.sites
+                self._remove(t, job, site)
+            return self._outcome(t, item, sites)
+
+    def _go_live(self, t: Target, job: Job, site: str, item: Item) -> None:
+        j = job.journal
+        now = job.now()
+        tmp = join(site, f".{item['file']}.{item['sha256'][:16]}.tmp")
+        dst = join(site, item["file"])
+        items = [i for i in self.read_playlist(t, site) if i["id"] != item["id"]]
+        if t.exists(tmp):
+            if t.exists(dst):  # new content under the same name: take the old item out first
+                self._write(t, site, items, now)
+            t.move(tmp, dst)
+        elif not t.exists(dst) or t.sha256(dst) != item["sha256"]:
+            staged = dict(j.get("staged") or {})
+            staged.pop(site, None)
+            j.put("staged", staged)
+            raise Transient(f"{t.where}/{site}: the staged copy of {item['file']} is gone; "
+                            "it is sent again on retry")
+        self._write(t, site, [*items, item], now)
+        j.put("live", {**(j.get("live") or {}), site: item})
+        j.put("staged", {s: v for s, v in (j.get("staged") or {}).items() if s != site})
+
+    def _remove(self, t: Target, job: Job, site: str) -> None:
+        items = self.read_playlist(t, site)
+        if any(i["id"] == job.release.id for i in items) or t.exists(join(site, f"{job.release.id}.mp4")):
+            self._write(t, site, [i for i in items if i["id"] != job.release.id], job.now())
+        for name in t.listdir(site):  # staged copies of this release
+            if name.startswith(f".{job.release.id}.mp4."):
+                t.delete(join(site, name))
+        live = dict(job.journal.get("live") or {})
+        if live.pop(site, None) is not None:
+            job.journal.put("live", live)
+
+    def _outcome(self, t: Target, item: Item, sites: list[str]) -> Outcome:
+        return Outcome(state="live", remote_id=item["file"], checksum=item["sha256"],
+                       url=f"{t.where.rstrip('/')}/{sites[0]}/playlist.json" if sites else "",
+                       note=f"on {len(sites)} site(s): {', '.join(sites)}")
+
+    def update(self, job: Job) -> Outcome:
+        return self.publish(job)
+
+    def withdraw(self, job: Job) -> Outcome:
+        with self._target() as t:
+            for site in self.options.sites:
+                self._remove(t, job, site)
+        for key in ("live", "staged"):
+            job.journal.delete(key)
+        job.journal.put("withdrawn", True)
+        return Outcome(state="withdrawn")
+
+    def prune(self, now: datetime) -> list[str]:
+        """Drop ended items from every site's playlist (and their files); return 'site/file' gone."""
+        gone = []
+        with self._target() as t:
+            for site in self.options.sites:
+                items = self.read_playlist(t, site)
+                ended = [i for i in items if _ended(i, now)]
+                if ended:
+                    self._write(t, site, items, now)
+                    gone += [f"{site}/{i['file']}" for i in ended]
+        return gone
+
+    def status(self, job: Job) -> RemoteStatus:
+        rid = job.release.id
+        live: dict[str, Item] = job.journal.get("live") or {}
+        drift: list[str] = []
+        found: dict[str, Item] = {}
+        with self._target() as t:
+            for site in self.options.sites:
+                item = next((i for i in self.read_playlist(t, site) if i["id"] == rid), None)
+                if item is None:
+                    if site in live and not _ended(live[site], job.now()):
+                        drift.append(f"{site}: not in the playlist")
+                    continue
+                found[site] = item
+                try:
+                    sums = parse_sums(t.get_bytes(join(site, "SHA256SUMS")))
+                    actual = t.sha256(join(site, item["file"]))
+                except NotFound:
+                    drift.append(f"{site}: {item['file']} or SHA256SUMS is missing")
+                    continue
+                if not actual == item["sha256"] == sums.get(item["file"]):
+                    drift.append(f"{site}: {item['file']} does not match its sums")
+                if site in live and live[site] != item:
+                    drift.append(f"{site}: the playlist item differs from what publisher wrote")
+            where = t.where.rstrip("/")
+        if found:
+            first = next(iter(found))
+            return RemoteStatus(state="live", remote_id=found[first]["file"], checksum=found[first]["sha256"],
+                                url=f"{where}/{first}/playlist.json", drift=drift,
+                                detail=f"in the playlist of {', '.join(found)}")
+        if live and all(_ended(i, job.now()) for i in live.values()):
+            return RemoteStatus(state="withdrawn", detail="its signage end time has passed", drift=drift)
+        state = "withdrawn" if job.journal.get("withdrawn") else "scheduled" if job.journal.get("staged") \
+            else "pending"
+        return RemoteStatus(state=state, drift=drift)

@@ -1,0 +1,438 @@
+"""Shared transport for file-based channels (website, app-feed, signage): folder, WebDAV, SFTP.
+
+Remote paths are '/'-separated and relative to the target root. A path that starts with '/'
+is absolute on the same filesystem or server; that is how the ``staging:`` option places the
+staging area outside the public tree while going live stays a rename on one server.
+
+Errors: network faults raise ``Transient``; refused credentials or host keys ``AuthError``;
+a full disk or quota ``Rejected``; a missing file on ``get_bytes``/``sha256`` ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from publisher.contract import Journal, env_secret, read_secret_file
+from publisher.errors import AuthError, ChannelError, NotFound, Rejected, Transient
+
+CHUNK = 1 << 20
+STAGING_DIR = ".publisher-staging"
+
+
+class TargetOptions(BaseModel):
+    """Where files go. Mix into a channel's Options: ``class Options(ChannelOptions, TargetOptions)``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: a folder path, webdav(s)://host[:port]/path or sftp://user@host[:port]/path
+    target: str
+    username: str | None = None  # WebDAV user (SFTP takes it from the URL)
+    password_env: str | None = None  # environment variable holding the WebDAV/SFTP password
+    key_file: str | None = None  # SFTP private key (mode 0600)
+    known_hosts: str | None = None  # SFTP known_hosts file; host keys are never auto-accepted
+    ca_bundle: str | None = None  # extra CA file to trust for webdavs://
+    #: staging area outside the public tree (same filesystem/server); default .publisher-staging/
+    staging: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def scheme(self) -> str:
+        s = urlsplit(self.target).scheme.lower()
+        return s if s in ("webdav", "webdavs", "sftp") else "folder"
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetOptions:
+        scheme = urlsplit(self.target).scheme.lower()
+        if "://" in self.target and scheme not in ("webdav", "webdavs", "sftp"):
+            raise ValueError(f"target {self.target!r}: use a folder path, webdav://, webdavs:// or sftp://")
+        if self.scheme != "folder":
+            parts = urlsplit(self.target)
+            if not parts.hostname:
+                raise ValueError(f"target {self.target!r} has no host name")
+            if self.staging and not self.staging.startswith("/"):
+                raise ValueError("staging must be an absolute path on the same server, e.g. /private/staging")
+        if self.scheme == "sftp":
+            if not urlsplit(self.target).username:
+                raise ValueError("sftp target needs a user: sftp://user@host[:port]/path")
+            if not (self.key_file or self.password_env):
+                raise ValueError("sftp target needs key_file (or password_env)")
+        return self
+
+
+class Target(ABC):
+    """One place files go. Not thread-safe; ``close`` when done."""
+
+    #: where staged releases are built (a remote path, relative or absolute)
+    staging_root: str = STAGING_DIR
+    #: human-readable location, safe for messages (no secrets)
+    where: str = ""
+
+    @abstractmethod
+    def put_file(self, local: Path, remote: str) -> None: ...
+    @abstractmethod
+    def put_bytes(self, data: bytes, remote: str) -> None: ...
+    @abstractmethod
+    def get_bytes(self, remote: str) -> bytes: ...
+    @abstractmethod
+    def exists(self, remote: str) -> bool: ...
+    @abstractmethod
+    def listdir(self, remote_dir: str) -> list[str]: ...
+    @abstractmethod
+    def move(self, src: str, dst: str) -> None: ...
+    @abstractmethod
+    def delete(self, remote: str) -> None: ...
+    @abstractmethod
+    def mkdir(self, remote_dir: str, private: bool = False) -> None: ...
+    @abstractmethod
+    def sha256(self, remote: str) -> str: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for targets without a connection
+        pass
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parent(remote: str) -> str:
+    p = str(PurePosixPath(remote).parent)
+    return "" if p == "." else p
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts) if p)
+
+
+def random_name() -> str:
+    return secrets.token_hex(8)
+
+
+def new_staging(target: Target) -> str:
+    """Create a private (0700 where supported) staging folder with a random name; return its path."""
+    target.mkdir(target.staging_root, private=True)
+    path = join(target.staging_root, random_name())
+    target.mkdir(path, private=True)
+    return path
+
+
+def write_atomic(target: Target, data: bytes, remote: str) -> None:
+    """Replace a small file atomically: upload to a hidden temp name beside it, then rename."""
+    name = PurePosixPath(remote).name
+    tmp = join(parent(remote), f".{name}.{random_name()}.tmp")
+    target.put_bytes(data, tmp)
+    try:
+        target.move(tmp, remote)
+    except BaseException:
+        with contextlib.suppress(ChannelError):
+            target.delete(tmp)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def os_error(e: OSError, what: str) -> ChannelError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return Rejected(f"{what}: no space left on the target ({e.strerror})")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return AuthError(f"{what}: permission denied ({e.strerror}); give publisher write access")
+    if e.errno == errno.ENOENT:
+        return NotFound(f"{what}: not found")
+    return Transient(f"{what}: {e.strerror or e}")
+
+
+# --- folder ---------------------------------------------------------------------------------
+class FolderTarget(Target):
+    def __init__(self, root: Path, staging: Path | None = None) -> None:
+        self.root = root
+        self.where = str(root)
+        if staging is not None:
+            self.staging_root = str(staging)
+
+    def _p(self, remote: str) -> Path:
+        return Path(remote) if remote.startswith("/") else self.root / remote
+
+    def _fsync_dir(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _write(self, src: IO[bytes] | bytes, remote: str) -> None:
+        dst = self._p(remote)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with dst.open("wb") as out:
+                if isinstance(src, bytes):
+                    out.write(src)
+                else:
+                    shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as e:
+            raise os_error(e, f"writing {dst}") from e
+
+    def put_file(self, local: Path, remote: str) -> None:
+        with local.open("rb") as f:
+            self._write(f, remote)
+
+    def put_bytes(self, data: bytes, remote: str) -> None:
+        self._write(data, remote)
+
+    def get_bytes(self, remote: str) -> bytes:
+        try:
+            return self._p(remote).read_bytes()
+        except OSError as e:
+            raise os_error(e, f"reading {self._p(remote)}") from e
+
+    def exists(self, remote: str) -> bool:
+        return self._p(remote).exists()
+
+    def listdir(self, remote_dir: str) -> list[str]:
+        p = self._p(remote_dir)
+        return sorted(os.listdir(p)) if p.is_dir() else []
+
+    def move(self, src: str, dst: str) -> None:
+        d = self._p(dst)
+        try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._p(src), d)
+            self._fsync_dir(d.parent)
+        except OSError as e:
+            raise os_error(e, f"renaming {self._p(src)} to {d}") from e
+
+    def delete(self, remote: str) -> None:
+        p = self._p(remote)
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError as e:
+            raise os_error(e, f"deleting {p}") from e
+
+    def mkdir(self, remote_dir: str, private: bool = False) -> None:
+        p = self._p(remote_dir)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            if private:
+                p.chmod(0o700)
+        except OSError as e:
+            raise os_error(e, f"creating {p}") from e
+
+    def sha256(self, remote: str) -> str:
+        try:
+            return sha256_file(self._p(remote))
+        except OSError as e:
+            raise os_error(e, f"reading {self._p(remote)}") from e
+
+
+def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Target:
+    """Connect to the channel's target. Relative local paths are relative to ``config_dir``."""
+
+    def local(value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else config_dir / p
+
+    password = env_secret(options.password_env, "password", channel) if options.password_env else None
+    try:
+        if options.scheme == "folder":
+            return FolderTarget(local(options.target),
+                                local(options.staging) if options.staging else None)
+        if options.scheme in ("webdav", "webdavs"):
+            from channels._webdav import WebDAVTarget
+
+            verify: bool | str = str(local(options.ca_bundle)) if options.ca_bundle else True
+            return WebDAVTarget(options.target, username=options.username, password=password,
+                                verify=verify, timeout=options.timeout, staging=options.staging)
+        from channels._sftp import SFTPTarget
+        key = None
+        if options.key_file:
+            key = local(options.key_file)
+            read_secret_file(key, "key_file", channel)  # refuses a key others can read
+        known = local(options.known_hosts) if options.known_hosts else Path.home() / ".ssh/known_hosts"
+        return SFTPTarget(options.target, key_file=key, password=password, known_hosts=known,
+                          timeout=options.timeout, staging=options.staging)
+    except ChannelError as e:
+        e.channel = e.channel or channel
+        raise
+
+
+# --- a release folder: staged, verified, moved into place --------------------------------
+@dataclass(frozen=True)
+class Upload:
+    """One file of a release folder: its name inside the folder, and where its bytes come from."""
+
+    name: str
+    sha256: str
+    local: Path | None = None
+    data: bytes | None = None
+
+    @staticmethod
+    def of_bytes(name: str, data: bytes) -> Upload:
+        return Upload(name, hashlib.sha256(data).hexdigest(), data=data)
+
+
+def sums_text(sums: dict[str, str]) -> bytes:
+    """``SHA256SUMS`` (name -> sha256) in the format ``sha256sum -c`` reads."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())).encode()
+
+
+def sums_of(files: list[Upload]) -> dict[str, str]:
+    return {f.name: f.sha256 for f in files}
+
+
+def parse_sums(text: bytes) -> dict[str, str]:
+    out = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            out[name] = digest
+    return out
+
+
+class ReleaseFolder:
+    """Publishes one folder (``public``) on a target, resumably, through a ``Journal``.
+
+    ``stage`` uploads to a random private staging folder, skipping files the journal says are
+    there already, writes ``SHA256SUMS`` last and reads every file back to check it. ``go_live``
+    renames the staged folder onto the public path, so the public sees all of it or none of it.
+    """
+
+    def __init__(self, target: Target, public: str, journal: Journal) -> None:
+        self.target, self.public, self.journal = target, public, journal
+
+    def public_sums(self) -> dict[str, str] | None:
+        try:
+            return parse_sums(self.target.get_bytes(join(self.public, "SHA256SUMS")))
+        except NotFound:
+            return None
+
+    def is_live(self, files: list[Upload]) -> bool:
+        return self.public_sums() == sums_of(files)
+
+    def stage(self, files: list[Upload]) -> None:
+        t, j = self.target, self.journal
+        staging = j.get("staging")
+        if not staging or not t.exists(staging):
+            t.mkdir(t.staging_root, private=True)
+            staging = join(t.staging_root, random_name())
+            j.delete("verified")
+            j.put("sent", {})
+            j.put("staging", staging)  # intent first: a crash leaves a known name to reuse
+            t.mkdir(staging, private=True)
+        sent: dict[str, str] = dict(j.get("sent") or {})
+        wanted = {f.name: f.sha256 for f in files}
+        for name in [n for n in sent if n not in wanted]:
+            t.delete(join(staging, name))
+            del sent[name]
+        for f in files:
+            if sent.get(f.name) == f.sha256:
+                continue
+            sent.pop(f.name, None)
+            j.put("sent", sent)
+            if f.local is not None:
+                t.put_file(f.local, join(staging, f.name))
+            else:
+                t.put_bytes(f.data or b"", join(staging, f.name))
+            sent[f.name] = f.sha256
+            j.put("sent", sent)
+        sums = sums_text(sums_of(files))
+        if j.get("verified") != hashlib.sha256(sums).hexdigest():
+            t.put_bytes(sums, join(staging, "SHA256SUMS"))
+            bad = [f.name for f in files if t.sha256(join(staging, f.name)) != f.sha256]
+            if bad:
+                j.put("sent", {n: s for n, s in sent.items() if n not in bad})
+                raise Transient(f"{t.where}: read-back of {', '.join(bad[:5])} did not match "
+                                "SHA256SUMS; they will be sent again on retry")
+            j.put("verified", hashlib.sha256(sums).hexdigest())
+
+    def go_live(self) -> None:
+        """Rename the staged folder onto the public path (replacing an older version)."""
+        t, j = self.target, self.journal
+        staging = j.get("staging")
+        if not staging or not t.exists(staging):
+            raise Transient(f"{t.where}: staging folder for {self.public} is gone; it will be rebuilt")
+        if t.exists(self.public):
+            trash = join(t.staging_root, random_name())
+            j.put("trash", trash)
+            t.move(self.public, trash)
+        t.move(staging, self.public)
+        for key in ("staging", "sent", "verified"):
+            j.delete(key)
+        self.empty_trash()
+
+    def empty_trash(self) -> None:
+        trash = self.journal.get("trash")
+        if trash:
+            self.target.delete(trash)
+            self.journal.delete("trash")
+
+    def discard_staging(self) -> None:
+        staging = self.journal.get("staging")
+        if staging:
+            self.target.delete(staging)
+        for key in ("staging", "sent", "verified"):
+            self.journal.delete(key)
+
+    def replace(self, files: list[Upload], sums: dict[str, str]) -> None:
+        """Swap single files of the live folder in place (atomic each), then its SHA256SUMS.
+
+        Every replaced file is read back first; a file in the old SHA256SUMS but not in ``sums``
+        is deleted after the new SHA256SUMS is in place."""
+        old = self.public_sums() or {}
+        for f in files:
+            data = f.data if f.data is not None else (f.local.read_bytes() if f.local else b"")
+            write_atomic(self.target, data, join(self.public, f.name))
+            if self.target.sha256(join(self.public, f.name)) != f.sha256:
+                raise Transient(f"{self.target.where}: read-back of {self.public}/{f.name} did not match")
+        write_atomic(self.target, sums_text(sums), join(self.public, "SHA256SUMS"))
+        for name in sorted(set(old) - set(sums)):
+            self.target.delete(join(self.public, name))
+
+    def remove(self, first: list[str]) -> None:
+        """Take the folder down: ``first`` (the pages) go first, then the folder in one rename."""
+        t = self.target
+        for name in first:
+            t.delete(join(self.public, name))
+        if t.exists(self.public):
+            trash = join(t.staging_root, random_name())
+            t.mkdir(t.staging_root, private=True)
+            self.journal.put("trash", trash)
+            t.move(self.public, trash)
+        self.empty_trash()
+        self.discard_staging()
+
+    def drift(self) -> tuple[dict[str, str] | None, list[str]]:
+        """Public ``SHA256SUMS`` and every file that is missing or differs from it."""
+        sums = self.public_sums()
+        if sums is None:
+            return None, []
+        problems = []
+        for name, digest in sorted(sums.items()):
+            try:
+                if self.target.sha256(join(self.public, name)) != digest:
+                    problems.append(f"{name}: content differs from SHA256SUMS")
+            except NotFound:
+                problems.append(f"{name}: missing")
+        return sums, problems

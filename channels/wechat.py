@@ -1,0 +1,407 @@
+"""``wechat``: a WeChat Official Account article for the release.
+
+WeChat cannot place a video inside article content (DECISIONS): the video goes to the permanent
+material library for an editor, and the article carries the cover, the description and a link to
+the video's public page (another channel's URL). Steps, each journalled and never repeated:
+video material → cover as thumb material → cover image for the body → draft → freepublish/submit
+→ freepublish/get until live. A step whose answer was lost (killed process, timeout) is found
+again on the server before anything is re-sent, so a resume never makes a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+from channels._wechat_api import WeChatAPI
+from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.errors import NotFound, Rejected, Transient
+from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
+
+MAX_VIDEO = 10 * 1024 * 1024
+MAX_THUMB = 64 * 1024
+LIMITS = {"title": 32, "author": 16, "digest": 128}  # draft/add, 2025-12-19
+GONE = frozenset({40007, 53600})
+WATCH = {"zh-Hans": "观看视频", "zh-Hant": "觀看影片", "en": "Watch the video"}
+AWAITING_EDITOR = "draft awaiting an editor"
+
+
+class WeChatOptions(ChannelOptions):
+    appid: str
+    secret_env: str
+    api_root: str = "https://api.weixin.qq.com/"
+    ca_bundle: str | None = None
+    language: str = "zh-Hans"
+    author: str = ""
+    auto_publish: bool = True
+    #: channel names whose public URL the article links to, in order; default: first website, else YouTube
+    link_from: list[str] = []
+    poll_interval: float = 3.0
+    publish_wait: float = 120.0  # then state ``processing``; status/publish keep polling later
+    timeout: float = 120.0
+
+
+def sha256_text(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+@register
+class WeChat(Channel):
+    kind = "wechat"
+    Options = WeChatOptions
+    needs_links: ClassVar[bool] = True
+    options: WeChatOptions
+
+    # --- offline ---------------------------------------------------------------------------
+    def credentials_present(self) -> bool:
+        return bool(os.environ.get(self.options.secret_env))
+
+    def renditions(self, release: Release) -> list[RenditionRequest]:
+        return [RenditionRequest(profile="wechat"), RenditionRequest(profile="cover")]
+
+    def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
+        """field -> (value, where it comes from) for title, author, digest."""
+        lang = self.options.language
+        over = release.overrides.get(self.name, {})
+        where = f"overrides.{self.name}."
+        return {
+            "title": (str(over["title"]), where + "title") if "title" in over
+            else (release.text("title", lang), f"title.{lang}"),
+            "author": (str(over["author"]), where + "author") if "author" in over
+            else (self.options.author, f"channels.{self.name}.author"),
+            "digest": (str(over["digest"]), where + "digest") if "digest" in over
+            else (release.text("description", lang), f"description.{lang}"),
+        }
+
+    def validate(self, release: Release) -> list[Problem]:
+        problems = []
+        for name, (value, where) in self._texts(release).items():
+            if len(value) > LIMITS[name]:
+                problems.append(Problem(
+                    file=str(release.manifest_path), field=where,
+                    message=f"WeChat allows at most {LIMITS[name]} characters for the article "
+                            f"{name}; this one has {len(value)}",
+                    fix=f"shorten it, or set overrides: {{{self.name}: {{{name}: ...}}}} in the manifest",
+                ))
+        if not release.text("title", self.options.language):
+            problems.append(Problem(file=str(release.manifest_path), field=f"title.{self.options.language}",
+                                    message="the WeChat article needs a title", fix="add a title"))
+        return problems
+
+    # --- plumbing --------------------------------------------------------------------------
+    def _api(self) -> WeChatAPI:
+        ca = self.options.ca_bundle
+        verify: bool | str = str(self.resolve_path(ca)) if ca else True
+        return WeChatAPI(api_root=self.options.api_root, appid=self.options.appid,
+                         secret=lambda: self.secret_env(self.options.secret_env, "WeChat AppSecret"),
+                         state_dir=self.state_dir, verify=verify, timeout=self.options.timeout)
+
+    def _link(self, links: dict[str, str]) -> str:
+        for name in self.options.link_from:
+            if links.get(name):
+                return links[name]
+        urls = [u for u in links.values() if u.startswith(("http://", "https://"))]
+        youtube = [u for u in urls if (urlparse(u).hostname or "").endswith(("youtube.com", "youtu.be"))]
+        pages = [u for u in urls if u not in youtube and not urlparse(u).path.endswith((".json", ".xml"))]
+        return (pages or youtube or [""])[0]
+
+    def _article(self, job: Job, thumb_id: str, cover_url: str) -> dict[str, Any]:
+        texts = self._texts(job.release)
+        lang = self.options.language
+        link = self._link(job.links)
+        body = [f'<p><img src="{html.escape(cover_url)}"></p>'] if cover_url else []
+        for para in job.release.text("description", lang).split("\n"):
+            if para.strip():
+                body.append(f"<p>{html.escape(para.strip())}</p>")
+        if link:
+            label = WATCH.get(lang, WATCH["en"])
+            body.append(f'<p><a href="{html.escape(link)}">{label}</a></p>')
+        article: dict[str, Any] = {
+            "article_type": "news", "title": texts["title"][0], "author": texts["author"][0],
+            "digest": texts["digest"][0], "content": "\n".join(body), "thumb_media_id": thumb_id,
+            "need_open_comment": 0, "only_fans_can_comment": 0,
+        }
+        if link:
+            article["content_source_url"] = link
+        return article
+
+    @staticmethod
+    def _rendition(job: Job, profile: str) -> tuple[Path, str]:
+        r: Rendition | None = job.renditions.get(profile)
+        if r is None:
+            raise Rejected(f"the {profile!r} rendition is missing; run the release again to encode it")
+        name = r.main or next((f.name for f in r.files), "")
+        if not name:
+            raise Rejected(f"the {profile!r} rendition has no file")
+        return r.path(name), r.file(name).sha256
+
+    # --- steps -----------------------------------------------------------------------------
+    def _material(self, api: WeChatAPI, job: Job, kind: str, path: Path, sha: str) -> str:
+        """Upload a permanent material once; a changed file replaces it (the old one is retired)."""
+        j = job.journal
+        known = j.get(kind)
+        if known and known["sha256"] == sha:
+            return str(known["media_id"])
+        limit, mime = (MAX_VIDEO, "video/mp4") if kind == "video" else (MAX_THUMB, "image/jpeg")
+        size = path.stat().st_size
+        if size > limit:
+            raise Rejected(f"{path.name} is {size} bytes; WeChat accepts at most {limit} bytes for "
+                           f"{kind} material (the {kind!r} rendition must be re-encoded smaller)")
+        name = f"{job.release.id}{path.suffix}"
+        intent = j.get(f"{kind}_intent")
+        media_id = ""
+        if intent and intent.get("sha256") == sha:  # an upload whose answer may have been lost
+            media_id = self._find_material(api, kind, name, float(intent["at"]))
+        if not media_id:
+            j.put(f"{kind}_intent", {"sha256": sha, "at": time.time()})
+            form = {}
+            if kind == "video":
+                form["description"] = json.dumps(
+                    {"title": self._texts(job.release)["title"][0],
+                     "introduction": job.release.text("description", self.options.language)},
+                    ensure_ascii=False)
+            data = api.call("material/add_material", params={"type": kind}, form=form,
+                            files=lambda: {"media": (name, path.open("rb"), mime)},
+                            what=f"uploading the {kind} material {name}")
+            media_id = str(data["media_id"])
+        if known:
+            j.put("retired", [*j.get("retired", []), known["media_id"]])
+        j.put(kind, {"media_id": media_id, "sha256": sha})
+        j.delete(f"{kind}_intent")
+        return media_id
+
+    def _find_material(self, api: WeChatAPI, kind: str, name: str, since: float) -> str:
+        data = api.call("material/batchget_material", {"type": kind, "offset": 0, "count": 20},
+                        what=f"looking for an earlier upload of {name}")
+        found = [i for i in data.get("item", [])
+                 if i.get("name") == name and float(i.get("update_time", 0)) >= since - 60]
+        return str(max(found, key=lambda i: float(i["update_time"]))["media_id"]) if found else ""
+
+    def _cover_url(self, api: WeChatAPI, job: Job, path: Path, sha: str) -> str:
+        known = job.journal.get("cover_url")
+        if known and known["sha256"] == sha:
+            return str(known["url"])
+        data = api.call("media/uploadimg",
+                        files=lambda: {"media": ("cover.jpg", path.open("rb"), "image/jpeg")},
+                        what="uploading the cover image for the article body")
+        job.journal.put("cover_url", {"url": data["url"], "sha256": sha})
+        return str(data["url"])
+
+    def _draft(self, api: WeChatAPI, job: Job, article: dict[str, Any]) -> str:
+        j = job.journal
+        fp = sha256_text(article)
+        draft = j.get("draft")
+        if draft and draft["fingerprint"] != fp:
+            api.call("draft/update", {"media_id": draft["media_id"], "index": 0, "articles": article},
+                     what="updating the draft article")
+            draft = {"media_id": draft["media_id"], "fingerprint": fp}
+            j.put("draft", draft)
+        if draft:
+            return str(draft["media_id"])
+        intent = j.get("draft_intent")
+        media_id = self._find_draft(api, article["thumb_media_id"], float(intent)) if intent else ""
+        if not media_id:
+            j.put("draft_intent", time.time())
+            data = api.call("draft/add", {"articles": [article]}, what="adding the draft article")
+            media_id = str(data["media_id"])
+        j.put("draft", {"media_id": media_id, "fingerprint": fp})
+        j.delete("draft_intent")
+        return media_id
+
+    def _find_draft(self, api: WeChatAPI, thumb_id: str, since: float) -> str:
+        data = api.call("draft/batchget", {"offset": 0, "count": 20, "no_content": 1},
+                        what="looking for an earlier draft")
+        for item in data.get("item", []):
+            news = item.get("content", {}).get("news_item", [])
+            if float(item.get("update_time", 0)) >= since - 60 and any(
+                    n.get("thumb_media_id") == thumb_id for n in news):
+                return str(item["media_id"])
+        return ""
+
+    def _find_article(self, api: WeChatAPI, thumb_id: str) -> tuple[str, str]:
+        data = api.call("freepublish/batchget", {"offset": 0, "count": 20, "no_content": 1},
+                        what="looking for the published article")
+        for item in data.get("item", []):
+            for n in item.get("content", {}).get("news_item", []):
+                if n.get("thumb_media_id") == thumb_id and not n.get("is_deleted"):
+                    return str(item["article_id"]), str(n.get("url", ""))
+        return "", ""
+
+    def _submit(self, api: WeChatAPI, job: Job, draft_id: str) -> str:
+        j = job.journal
+        if j.get("publish_id"):
+            return str(j.get("publish_id"))
+        if j.get("submit_intent") == draft_id:  # submitted before, answer lost?
+            gone = api.call("draft/get", {"media_id": draft_id}, ok_codes=GONE,
+                            what="checking the draft").get("errcode")
+            if gone:
+                return ""  # the draft left the box: it was published; the article is found later
+        j.put("submit_intent", draft_id)
+        data = api.call("freepublish/submit", {"media_id": draft_id}, what="submitting the article")
+        j.put("publish_id", str(data["publish_id"]))  # live answers carry an integer
+        return str(data["publish_id"])
+
+    def _poll(self, api: WeChatAPI, job: Job, publish_id: str, wait: float) -> dict[str, Any]:
+        deadline = time.monotonic() + wait
+        delay = self.options.poll_interval
+        while True:
+            data = api.call("freepublish/get", {"publish_id": publish_id},
+                            what="asking for the publish state")
+            if int(data.get("publish_status", 1)) != 1 or time.monotonic() + delay > deadline:
+                return data
+            time.sleep(delay)
+            delay = min(delay * 1.5, 15.0)
+
+    # --- verbs -----------------------------------------------------------------------------
+    def _outcome(self, job: Job, state: Any, note: str = "") -> Outcome:
+        j = job.journal
+        live = j.get("article") or {}
+        remote = live.get("id") or j.get("publish_id") or (j.get("draft") or {}).get("media_id", "")
+        return Outcome(state=state, remote_id=str(remote), url=str(live.get("url", "")),
+                       checksum=str((j.get("video") or {}).get("sha256", "")), note=note)
+
+    def _went_live(self, api: WeChatAPI, job: Job, article_id: str, url: str) -> Outcome:
+        j = job.journal
+        if (j.get("article") or {}).get("id") != article_id:
+            fingerprint = (j.get("draft") or {}).get("fingerprint", "")
+            j.put("article", {"id": article_id, "url": url, "fingerprint": fingerprint})
+        for key in ("draft", "publish_id", "submit_intent"):
+            j.delete(key)  # publishing removed the draft from the box
+        for old in j.get("retired_articles", []):
+            if old == article_id:
+                continue
+            api.call("freepublish/delete", {"article_id": old, "index": 0}, ok_codes=GONE,
+                     what="deleting the previous version of the article")
+        j.delete("retired_articles")
+        for media_id in j.get("retired", []):
+            api.call("material/del_material", {"media_id": media_id}, ok_codes=GONE,
+                     what="deleting replaced material")
+        j.delete("retired")
+        return self._outcome(job, "live")
+
+    def _settle(self, api: WeChatAPI, job: Job, data: dict[str, Any]) -> Outcome:
+        """Act on a freepublish/get answer."""
+        j = job.journal
+        status = int(data.get("publish_status", 1))
+        if status == 0:
+            items = data.get("article_detail", {}).get("item", [])
+            return self._went_live(api, job, str(data["article_id"]),
+                                   str(items[0].get("article_url", "")) if items else "")
+        if status == 1:
+            return self._outcome(job, "processing", "WeChat is still publishing the article")
+        reasons = {2: "the original-content (原创) check failed", 3: "publishing failed",
+                   4: "WeChat's review rejected the article", 5: "the article was deleted",
+                   6: "WeChat banned the article"}
+        reason = reasons.get(status, f"publish_status {status}")
+        j.put("last_failure", reason)
+        for key in ("draft", "publish_id", "submit_intent"):
+            j.delete(key)  # the next attempt starts from a fresh draft
+        raise Rejected(f"WeChat did not publish the article: {reason} (articles failing: "
+                       f"{data.get('fail_idx', [])})")
+
+    def _sync(self, job: Job) -> Outcome:
+        j = job.journal
+        api = self._api()
+        if j.get("withdrawn"):
+            j.delete("withdrawn")
+        video, video_sha = self._rendition(job, "wechat")
+        cover, cover_sha = self._rendition(job, "cover")
+        self._material(api, job, "video", video, video_sha)
+        thumb_id = self._material(api, job, "thumb", cover, cover_sha)
+        article = self._article(job, thumb_id, self._cover_url(api, job, cover, cover_sha))
+        live = j.get("article")
+        if live:
+            if live["fingerprint"] == sha256_text(article):
+                return self._went_live(api, job, live["id"], live["url"])
+            # a published article cannot be edited: publish the new version, then delete the old
+            retired = j.get("retired_articles", [])
+            j.put("retired_articles", [*retired, live["id"]] if live["id"] not in retired else retired)
+            j.delete("article")
+        draft_id = self._draft(api, job, article)
+        if job.stage_only:
+            return self._outcome(job, "scheduled", "draft ready; published at the embargo time")
+        if not self.options.auto_publish:
+            return self._outcome(job, "processing", AWAITING_EDITOR)
+        publish_id = self._submit(api, job, draft_id)
+        if not publish_id:
+            return self._look_for_article(api, job, thumb_id)
+        return self._settle(api, job, self._poll(api, job, publish_id, self.options.publish_wait))
+
+    def _look_for_article(self, api: WeChatAPI, job: Job, thumb_id: str) -> Outcome:
+        article_id, url = self._find_article(api, thumb_id)
+        if article_id:
+            return self._went_live(api, job, article_id, url)
+        return self._outcome(job, "processing", "submitted; waiting for WeChat to list the article")
+
+    def publish(self, job: Job) -> Outcome:
+        return self._sync(job)
+
+    def update(self, job: Job) -> Outcome:
+        return self._sync(job)
+
+    def withdraw(self, job: Job) -> Outcome:
+        j = job.journal
+        api = self._api()
+        articles = [(j.get("article") or {}).get("id"), *j.get("retired_articles", [])]
+        if j.get("publish_id") and not j.get("article"):
+            data = api.call("freepublish/get", {"publish_id": j.get("publish_id")}, ok_codes=GONE,
+                            what="asking for the publish state")
+            if int(data.get("publish_status", -1)) == 0:
+                articles.append(str(data["article_id"]))
+            elif int(data.get("publish_status", -1)) == 1:
+                raise Transient("WeChat is still publishing the article; withdraw again in a minute")
+        for article_id in articles:
+            if article_id:
+                api.call("freepublish/delete", {"article_id": article_id, "index": 0}, ok_codes=GONE,
+                         what="deleting the published article")
+        if j.get("draft"):
+            api.call("draft/delete", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
+                     what="deleting the draft")
+        for media_id in [(j.get(k) or {}).get("media_id") for k in ("video", "thumb")] + j.get("retired", []):
+            if media_id:
+                api.call("material/del_material", {"media_id": media_id}, ok_codes=GONE,
+                         what="deleting material")
+        for key in list(j.data()):
+            j.delete(key)
+        j.put("withdrawn", True)
+        return Outcome(state="withdrawn")
+
+    def status(self, job: Job) -> RemoteStatus:
+        j = job.journal
+        if j.get("withdrawn"):
+            return RemoteStatus(state="withdrawn")
+        api = self._api()
+        checksum = str((j.get("video") or {}).get("sha256", ""))
+        try:
+            live = j.get("article")
+            if live and not j.get("publish_id"):
+                data = api.call("freepublish/getarticle", {"article_id": live["id"]},
+                                what="reading the article")
+                deleted = any(n.get("is_deleted") for n in data.get("news_item", []))
+                return RemoteStatus(state="withdrawn" if deleted else "live", remote_id=live["id"],
+                                    url=live["url"], checksum=checksum,
+                                    drift=["the article was deleted on WeChat"] if deleted else [])
+            if j.get("publish_id"):
+                outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"), 0))
+                return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
+                                    checksum=checksum, detail=outcome.note)
+            if j.get("draft"):
+                data = api.call("draft/get", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
+                                what="reading the draft")
+                if not data.get("errcode"):
+                    return RemoteStatus(state="processing", remote_id=j.get("draft")["media_id"],
+                                        checksum=checksum, detail=AWAITING_EDITOR)
+                outcome = self._look_for_article(api, job, (j.get("thumb") or {}).get("media_id", ""))
+                return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
+                                    checksum=checksum, detail=outcome.note)
+        except NotFound as exc:
+            return RemoteStatus(state="failed", checksum=checksum, drift=[str(exc)])
+        except Rejected as exc:
+            return RemoteStatus(state="failed", checksum=checksum, detail=str(exc))
+        return RemoteStatus(state="pending")

@@ -1,0 +1,414 @@
+"""The ``youtube`` channel: exactly-once resumable upload, three-language metadata, captions,
+thumbnail, playlist, embargo by YouTube's own ``publishAt``, and the quota budget.
+
+Journal keys (each written right after its step, so a rerun only finishes what is missing):
+``upload`` (session URI, when it opened, size; written before the first byte), ``video_id``,
+``captions`` {lang: {id, sha256}}, ``thumbnail`` (sha256), ``playlist_pending``/``playlist_item``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from googleapiclient.http import MediaFileUpload
+from pydantic import Field, ValidationError, field_validator
+
+from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
+from channels._youtube_upload import Api, upload_video
+from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.errors import InputError, NotFound, Rejected
+from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
+
+WATCH = "https://www.youtube.com/watch?v="
+THUMBNAIL_MAX = 50 * 1024 * 1024  # since 2026-09-14 (was 2 MB)
+OVERRIDABLE = ("privacy", "category_id", "playlist")
+CAPTION_NAMES = {"en": "English", "zh-Hant": "中文（繁體）", "zh-Hans": "中文（简体）"}
+
+
+class YouTubeOptions(ChannelOptions):
+    credentials: str = Field(description="authorized-user JSON file (mode 0600)")
+    client_secrets: str | None = None  # OAuth client JSON used by `publisher auth` for a first sign-in
+    api_root: str = "https://www.googleapis.com/"
+    ca_bundle: str | None = None
+    privacy: Literal["public", "unlisted", "private"] = "public"
+    category_id: str = "25"
+    playlist: str | None = None
+    chunk_mib: float = 8
+    quota: QuotaOptions = Field(default_factory=QuotaOptions)
+    quota_pool: str | None = None  # channels of one Google Cloud project share one budget
+    timeout: float = Field(60, gt=0)
+
+    @field_validator("api_root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not re.fullmatch(r"https://[^/\s]+/?", v):
+            raise ValueError("give scheme, host and port only, e.g. https://www.googleapis.com/")
+        return v.rstrip("/") + "/"
+
+    @field_validator("category_id")
+    @classmethod
+    def _category(cls, v: str) -> str:
+        if not v.isdigit():
+            raise ValueError("a YouTube category id is a number in quotes, e.g. \"25\"")
+        return v
+
+    @field_validator("chunk_mib")
+    @classmethod
+    def _chunk(cls, v: float) -> float:
+        if v <= 0 or (v * 4) != int(v * 4):
+            raise ValueError("must be a positive multiple of 0.25 (YouTube wants 256 KiB units)")
+        return v
+
+    @field_validator("quota_pool")
+    @classmethod
+    def _pool(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", v):
+            raise ValueError("use letters, digits, '.', '_' or '-'")
+        return v
+
+
+def tags_length(tags: list[str]) -> int:
+    """YouTube counts the commas between tags, and a tag with a space as if quoted (+2)."""
+    return sum(len(t) + (2 if " " in t else 0) for t in tags) + max(len(tags) - 1, 0)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@register
+class YouTube(Channel):
+    kind = "youtube"
+    Options = YouTubeOptions
+    embargo = "service"
+
+    options: YouTubeOptions
+
+    # --- offline ---------------------------------------------------------------------------
+    def credentials_present(self) -> bool:
+        return self.resolve_path(self.options.credentials).is_file()
+
+    def renditions(self, release: Release) -> list[RenditionRequest]:
+        return [RenditionRequest(profile="youtube"), RenditionRequest(profile="captions"),
+                RenditionRequest(profile="poster")]
+
+    def settings(self, release: Release) -> YouTubeOptions:
+        """This channel's options with the release's ``overrides`` for it applied."""
+        extra = release.overrides.get(self.name, {})
+        return YouTubeOptions.model_validate({**self.options.model_dump(), **extra})
+
+    def validate(self, release: Release) -> list[Problem]:
+        file = str(release.manifest_path)
+        out: list[Problem] = []
+
+        def bad(field: str, message: str, fix: str) -> None:
+            out.append(Problem(file=file, field=field, message=f"YouTube: {message}", fix=fix))
+
+        for lang in release.languages:
+            title = release.text("title", lang)
+            if not title.strip():
+                bad(f"title.{lang}", "the title is empty", "write a title")
+            if len(title) > 100:
+                bad(f"title.{lang}", f"the title has {len(title)} characters; YouTube allows 100",
+                    "shorten the title to 100 characters or fewer")
+            if "<" in title or ">" in title:
+                bad(f"title.{lang}", "the title contains '<' or '>', which YouTube refuses",
+                    "remove the angle brackets")
+            desc = release.text("description", lang)
+            size = len(desc.encode("utf-8"))
+            if size > 5000:
+                bad(f"description.{lang}", f"the description is {size} bytes in UTF-8; YouTube allows "
+                    "5000 (a Chinese character takes 3)", "shorten the description")
+            if "<" in desc or ">" in desc:
+                bad(f"description.{lang}", "the description contains '<' or '>', which YouTube refuses",
+                    "remove the angle brackets")
+        total = tags_length(release.tags)
+        if total > 500:
+            bad("tags", f"the tags count as {total} characters; YouTube allows 500 in total "
+                "(commas count, a tag with a space counts 2 more)", "remove or shorten tags")
+        for i, tag in enumerate(release.tags):
+            if "<" in tag or ">" in tag:
+                bad(f"tags[{i}]", "a tag contains '<' or '>'", "remove the angle brackets")
+        if release.thumbnail is not None and release.thumbnail.is_file():
+            size = release.thumbnail.stat().st_size
+            if size > THUMBNAIL_MAX:
+                bad("thumbnail", f"the thumbnail is {size} bytes; YouTube allows 50 MB",
+                    "use a smaller JPEG or PNG (1280x720 is recommended)")
+        extra = release.overrides.get(self.name, {})
+        unknown = sorted(set(extra) - set(OVERRIDABLE))
+        if unknown:
+            bad(f"overrides.{self.name}", f"unknown key(s) {unknown}", f"use only {list(OVERRIDABLE)}")
+            return out
+        try:
+            opts = self.settings(release)
+        except ValidationError as e:
+            for err in e.errors():
+                bad(f"overrides.{self.name}.{'.'.join(str(p) for p in err['loc'])}", err["msg"],
+                    "correct the value")
+            return out
+        if release.publish_at is not None and opts.privacy != "public":
+            bad("publish_at", f"YouTube can schedule only public videos, but privacy is {opts.privacy}",
+                f"remove publish_at, or set privacy: public for {self.name}")
+        return out
+
+    def plan(self, release: Release) -> ChannelPlan:
+        q = self.options.quota
+        langs = [lang for lang in release.languages if lang in release.captions]
+        quota = {"videos.insert (upload bucket)": 1,
+                 "captions.insert": q.cost("captions.insert") * len(langs),
+                 "thumbnails.set": q.cost("thumbnails.set"), "videos.list": q.cost("videos.list")}
+        if q.cost(UPLOAD):
+            quota[UPLOAD] = q.cost(UPLOAD)
+        if self.settings(release).playlist:
+            quota["playlistItems.insert"] = q.cost("playlistItems.insert")
+        return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota)
+
+    # --- online ------------------------------------------------------------------------------
+    def api(self, job: Job) -> Api:
+        """The channel's API client (built once per adapter, so its access token is reused)."""
+        cached: Api | None = getattr(self, "_api", None)
+        if cached is not None:
+            cached.now = job.now
+            return cached
+        pool = self.options.quota_pool or self.name
+        ledger = Ledger(self.state_dir.parent / "_quota" / f"{pool}.json", self.options.quota, pool)
+        path = self.resolve_path(self.options.credentials)
+        text = self.secret_file(path, "credentials")
+        try:
+            info = json.loads(text)
+            missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
+        except (ValueError, AttributeError):
+            info, missing = {}, ["a JSON object"]
+        if missing:
+            raise InputError(Problem(file=str(path), field="credentials",
+                                     message=f"not an authorized-user file: missing {', '.join(missing)}",
+                                     fix=f"run `publisher auth {self.name}` to create it"))
+        ca = str(self.resolve_path(self.options.ca_bundle)) if self.options.ca_bundle else None
+        self._api = Api(self.name, info, api_root=self.options.api_root, ca_bundle=ca,
+                        timeout=self.options.timeout, ledger=ledger, now=job.now)
+        return self._api
+
+    def body(self, release: Release, opts: YouTubeOptions, *, schedule: bool) -> dict[str, Any]:
+        lang = release.default_language
+        snippet = {"title": release.text("title"), "description": release.text("description"),
+                   "tags": list(release.tags), "categoryId": opts.category_id,
+                   "defaultLanguage": lang, "defaultAudioLanguage": lang}
+        status: dict[str, Any] = {"privacyStatus": opts.privacy, "selfDeclaredMadeForKids": False}
+        if schedule and release.publish_at is not None:
+            status = {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
+                      "publishAt": release.publish_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        locs = {la: {"title": release.text("title", la), "description": release.text("description", la)}
+                for la in release.languages[1:]}
+        return {"snippet": snippet, "status": status, "localizations": locs}
+
+    def check(self, job: Job) -> YouTubeOptions:
+        """Refuse bad metadata, and a publishAt that has passed, before anything is sent."""
+        problems = self.validate(job.release)
+        at = job.release.publish_at
+        if job.stage_only and (at is None or at <= job.now()):
+            problems.append(Problem(
+                file=str(job.release.manifest_path), field="publish_at",
+                message=f"YouTube: publish_at {at} is not in the future; YouTube would publish at once",
+                fix="set a future publish_at, or release without an embargo"))
+        if problems:
+            raise InputError(problems)
+        return self.settings(job.release)
+
+    def publish(self, job: Job) -> Outcome:
+        opts = self.check(job)
+        rendition = job.renditions["youtube"]
+        path = rendition.main_path
+        checksum = rendition.main_sha256 or sha256_file(path)
+        api = self.api(job)
+        j = job.journal
+        vid = j.get("video_id")
+        if not vid:
+            body = self.body(job.release, opts, schedule=job.stage_only)
+            vid = upload_video(api, j, path, metadata=body, parts="snippet,status,localizations",
+                               chunk=int(opts.chunk_mib * 1024 * 1024), match_title=job.release.text("title"))
+            j.put("video_id", vid)
+        self._captions(api, job, vid, replace=False)
+        self._thumbnail(api, job, vid)
+        self._playlist(api, job, vid, opts.playlist)
+        state = "scheduled" if job.stage_only else self._state_after_upload(api, vid)
+        return Outcome(state=state, remote_id=vid, url=WATCH + vid, checksum=checksum,
+                       note=f"publishes itself at {job.release.publish_at}" if job.stage_only else "")
+
+    def _state_after_upload(self, api: Api, vid: str) -> Literal["live", "processing"]:
+        reply = api.call("videos.list", api.service.videos().list(part="status", id=vid))
+        items = reply.get("items") or []
+        if not items:
+            raise NotFound(f"YouTube video {vid} disappeared right after upload")
+        st = items[0]["status"]
+        if st.get("uploadStatus") in ("failed", "rejected"):
+            why = st.get("failureReason") or st.get("rejectionReason") or "no reason given"
+            raise Rejected(f"YouTube {st['uploadStatus']} video {vid}: {why}")
+        return "live" if st.get("uploadStatus") == "processed" else "processing"
+
+    def _captions(self, api: Api, job: Job, vid: str, *, replace: bool) -> None:
+        rend = job.renditions.get("captions")
+        if rend is None:
+            return
+        done: dict[str, dict[str, str]] = dict(job.journal.get("captions") or {})
+        for info in sorted(rend.files, key=lambda f: f.name):
+            if not info.name.endswith(".vtt"):
+                continue
+            lang = info.name[:-4]
+            if done.get(lang, {}).get("sha256") == info.sha256:
+                continue
+            name = CAPTION_NAMES.get(lang, lang)
+            if replace or lang in done:
+                self._drop_caption(api, vid, lang, name)
+            media = MediaFileUpload(str(rend.path(info.name)), mimetype="text/vtt")
+            req = api.service.captions().insert(part="snippet", media_body=media, body={
+                "snippet": {"videoId": vid, "language": lang, "name": name, "isDraft": False}})
+            try:
+                cid = str(api.call("captions.insert", req)["id"])
+            except Rejected as e:
+                if "captionExists" not in str(e):
+                    raise
+                cid = "existing"  # inserted by a run that died before recording it
+            done[lang] = {"id": cid, "sha256": info.sha256}
+            job.journal.put("captions", done)
+
+    def _drop_caption(self, api: Api, vid: str, lang: str, name: str) -> None:
+        reply = api.call("captions.list", api.service.captions().list(part="snippet", videoId=vid))
+        for item in reply.get("items", []):
+            sn = item["snippet"]
+            if sn.get("language") == lang and sn.get("name") == name:
+                with contextlib.suppress(NotFound):
+                    api.call("captions.delete", api.service.captions().delete(id=item["id"]))
+
+    def _thumbnail(self, api: Api, job: Job, vid: str) -> None:
+        rend = job.renditions.get("poster")
+        if rend is None:
+            return
+        info = rend.file("poster.jpg")
+        if job.journal.get("thumbnail") == info.sha256:
+            return
+        if info.bytes > THUMBNAIL_MAX:
+            raise Rejected(f"the poster is {info.bytes} bytes; YouTube thumbnails may be 50 MB at most")
+        media = MediaFileUpload(str(rend.path(info.name)), mimetype="image/jpeg")
+        api.call("thumbnails.set", api.service.thumbnails().set(videoId=vid, media_body=media))
+        job.journal.put("thumbnail", info.sha256)
+
+    def _playlist(self, api: Api, job: Job, vid: str, playlist: str | None) -> None:
+        j = job.journal
+        if not playlist or j.get("playlist_item"):
+            return
+        if j.get("playlist_pending"):  # a run died mid-insert: was it added?
+            reply = api.call("playlistItems.list", api.service.playlistItems().list(
+                part="id", playlistId=playlist, videoId=vid, maxResults=5))
+            if reply.get("items"):
+                j.put("playlist_item", reply["items"][0]["id"])
+                return
+        j.put("playlist_pending", True)
+        item = api.call("playlistItems.insert", api.service.playlistItems().insert(
+            part="snippet", body={"snippet": {"playlistId": playlist,
+                                              "resourceId": {"kind": "youtube#video", "videoId": vid}}}))
+        j.put("playlist_item", item["id"])
+
+    # --- after publishing ----------------------------------------------------------------------
+    def _video_id(self, job: Job) -> str:
+        pub = job.publication
+        return (pub.remote_id if pub and pub.remote_id else "") or str(job.journal.get("video_id") or "")
+
+    def update(self, job: Job) -> Outcome:
+        vid = self._video_id(job)
+        if not vid:
+            raise NotFound("this release has no YouTube video to update; publish it first")
+        opts = self.settings(job.release)
+        problems = self.validate(job.release)
+        if problems:
+            raise InputError(problems)
+        api = self.api(job)
+        at = job.release.publish_at
+        scheduled = at is not None and at > job.now()
+        body = dict(self.body(job.release, opts, schedule=scheduled), id=vid)
+        api.call("videos.update", api.service.videos().update(
+            part="snippet,status,localizations", body=body))
+        self._captions(api, job, vid, replace=True)
+        self._thumbnail(api, job, vid)
+        self._playlist(api, job, vid, opts.playlist)
+        checksum = job.publication.checksum if job.publication else ""
+        return Outcome(state="scheduled" if scheduled else "live", remote_id=vid, url=WATCH + vid,
+                       checksum=checksum)
+
+    def withdraw(self, job: Job) -> Outcome:
+        vid = self._video_id(job)
+        if not vid:
+            return Outcome(state="withdrawn", note="nothing was on YouTube")
+        api = self.api(job)
+        try:
+            if job.extra.get("keep_private"):
+                api.call("videos.update", api.service.videos().update(part="status", body={
+                    "id": vid, "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": False}}))
+                note = "made private"
+            else:
+                api.call("videos.delete", api.service.videos().delete(id=vid))
+                note = "deleted"
+        except NotFound:
+            note = "already gone from YouTube"
+        return Outcome(state="withdrawn", remote_id=vid, url=WATCH + vid, note=note)
+
+    def status(self, job: Job) -> RemoteStatus:
+        vid = self._video_id(job)
+        pub = job.publication
+        expected = pub.state if pub else "pending"
+        if not vid:
+            return RemoteStatus(state="pending", detail="not uploaded")
+        api = self.api(job)
+        reply = api.call("videos.list", api.service.videos().list(
+            part="snippet,status,processingDetails", id=vid))
+        common: dict[str, Any] = {"remote_id": vid, "url": WATCH + vid,
+                                  "checksum": pub.checksum if pub else ""}
+        items = reply.get("items") or []
+        if not items:
+            drift = [] if expected == "withdrawn" else [f"video {vid} is gone from YouTube"]
+            return RemoteStatus(state="withdrawn", detail="not on YouTube", drift=drift, **common)
+        v = items[0]
+        st, proc = v.get("status", {}), v.get("processingDetails", {})
+        privacy, upload = st.get("privacyStatus", ""), st.get("uploadStatus", "")
+        detail = f"{upload}, {privacy}" + (f", publishes at {st['publishAt']}" if st.get("publishAt") else "")
+        if upload in ("failed", "rejected") or proc.get("processingStatus") in ("failed", "terminated"):
+            why = (st.get("failureReason") or st.get("rejectionReason")
+                   or proc.get("processingFailureReason") or "no reason given")
+            return RemoteStatus(state="failed", detail=f"{upload}: {why}", **common)
+        if upload == "deleted":
+            return RemoteStatus(state="withdrawn", detail="deleted", **common)
+        state: Any = ("processing" if upload == "uploaded" else
+                      "scheduled" if privacy == "private" and st.get("publishAt") else
+                      "withdrawn" if privacy == "private" and expected == "withdrawn" else "live")
+        drift = self._drift(job, v, state, expected)
+        return RemoteStatus(state=state, detail=detail, drift=drift, **common)
+
+    def _drift(self, job: Job, v: dict[str, Any], state: str, expected: str) -> list[str]:
+        drift = []
+        if expected in ("live", "scheduled", "withdrawn") and state not in (expected, "processing"):
+            drift.append(f"YouTube shows {state}, publisher recorded {expected}")
+        want_privacy = self.settings(job.release).privacy
+        privacy = v.get("status", {}).get("privacyStatus")
+        if state == "live" and privacy != want_privacy:
+            drift.append(f"privacy is {privacy}, configured {want_privacy}")
+        title = v.get("snippet", {}).get("title")
+        if title is not None and title != job.release.text("title"):
+            drift.append(f"title on YouTube is {title!r}, release says {job.release.text('title')!r}")
+        return drift
+
+    # --- sign-in -------------------------------------------------------------------------------
+    def authorize(self, *, show: Callable[[str], None] | None = None) -> Path:
+        """Run the installed-app OAuth flow and write the credentials file (0600)."""
+        from channels._youtube_auth import run_flow
+
+        return run_flow(self, show=show)
+

@@ -1,0 +1,121 @@
+"""The site config (``publisher.yaml``): where releases go and how publisher runs.
+
+Each channel's block is validated by its kind's own ``Options`` schema, found in the registry.
+Relative paths are relative to the config file. Secrets are never in this file: only names of
+files (mode 0600) or environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from publisher.contract import Channel, ChannelOptions, channel_class, kinds
+from publisher.errors import InputError
+from publisher.models import Problem
+from publisher.yamlfile import load_yaml, schema_problems
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class RetrySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(5, ge=1, le=50)
+    base_seconds: float = Field(1.0, ge=0)
+    max_seconds: float = Field(60.0, ge=0)
+    defer_minutes: float = Field(10.0, ge=0)  # how long to wait after the budget is spent
+
+
+class SiteSettings(BaseModel):
+    """Everything in publisher.yaml except the channel blocks, which each kind validates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Hong_Kong"
+    store: str | None = None  # SQLAlchemy URL; default sqlite:///$PUBLISHER_HOME/state.db
+    cache_dir: str | None = None  # rendition cache; default $PUBLISHER_HOME/renditions
+    broker: str | None = None  # redis://... for `publisher worker`; default: in-process
+    require_approval: bool = False
+    concurrency: int = Field(3, ge=1, le=32)
+    retry: RetrySettings = RetrySettings()
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class SiteConfig:
+    def __init__(self, path: Path, settings: SiteSettings, options: dict[str, ChannelOptions]):
+        self.path = path
+        self.settings = settings
+        self.options = options  # channel name -> validated options
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.timezone)
+
+    def resolve(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else self.dir / p
+
+    def channel(self, name: str, state_dir: Path, options: ChannelOptions | None = None) -> Channel:
+        opts = options or self.options[name]
+        cls = channel_class(opts.kind)
+        folder = state_dir / "channels" / name
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return cls(name, opts, config_dir=self.dir, state_dir=folder)
+
+
+def load_config(path: Path) -> SiteConfig:
+    path = Path(os.path.abspath(path))
+    doc, problems = load_yaml(path, "site config")
+    if doc is None:
+        if not path.exists():
+            problems = [Problem(str(path), "", "site config not found",
+                                "run `publisher init`, or pass --config / set PUBLISHER_CONFIG")]
+        raise InputError(problems)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    try:
+        settings = SiteSettings.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(problems + schema_problems(doc, exc)) from None
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem(str(path), "timezone", f"unknown time zone '{settings.timezone}'",
+                                "use an IANA name such as Asia/Hong_Kong", doc.line(("timezone",))))
+    options: dict[str, ChannelOptions] = {}
+    known = kinds()
+    for name, block in settings.channels.items():
+        loc: tuple[str, ...] = ("channels", name)
+        line = doc.line(loc)
+        if not re.match(NAME_PATTERN, name):
+            problems.append(Problem(str(path), f"channels.{name}", "channel names use a-z, 0-9, - and _",
+                                    "rename the channel", line))
+            continue
+        if not isinstance(block, dict) or not block.get("kind"):
+            problems.append(Problem(str(path), f"channels.{name}.kind", "every channel needs a kind",
+                                    f"add kind: one of {', '.join(sorted(known))}", line))
+            continue
+        kind = str(block["kind"])
+        if kind not in known:
+            problems.append(Problem(str(path), f"channels.{name}.kind", f"unknown channel kind '{kind}'",
+                                    f"use one of {', '.join(sorted(known))}", doc.line((*loc, "kind"))))
+            continue
+        try:
+            options[name] = channel_class(kind).Options.model_validate(block)
+        except ValidationError as exc:
+            for p in schema_problems(doc, exc):
+                field = f"channels.{name}.{p.field}" if p.field else f"channels.{name}"
+                problems.append(Problem(p.file, field, p.message, p.fix,
+                                        doc.line((*loc, *p.field.split(".")))))
+    if problems:
+        raise InputError(problems)
+    return SiteConfig(path, settings, options)

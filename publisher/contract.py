@@ -1,0 +1,240 @@
+"""The channel contract: what every adapter in ``channels/`` implements, and the registry.
+
+An adapter is one small class per channel kind (like an apprise plugin). It sees only this
+module, ``publisher.models`` and ``publisher.errors``. The core owns retries, state records and
+scheduling; an adapter makes one attempt, checkpoints its progress in the ``Journal`` and raises
+a ``ChannelError`` subclass when something goes wrong.
+
+Idempotence rule: ``publish`` called again for the same release resumes from the journal and
+does nothing that already succeeded. Record the intent (``journal.put``) *before* a side effect
+whose result you could lose (an upload session URI, a staging name), and the result right after.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import stat
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from publisher.errors import AuthError, InputError
+from publisher.models import (
+    ChannelPlan,
+    Outcome,
+    Problem,
+    Publication,
+    Release,
+    RemoteStatus,
+    Rendition,
+    RenditionRequest,
+)
+
+log = logging.getLogger("publisher.channels")
+
+
+class ChannelOptions(BaseModel):
+    """Base of every adapter's typed options schema (the channel's block in the site config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    #: per-profile parameter overrides for this channel, e.g. {"web-mp4": {"crf": 20}}
+    encoding: dict[str, dict[str, Any]] = {}
+
+
+class Journal:
+    """Per-publication checkpoints. ``put`` is durable when it returns (the core saves it)."""
+
+    def __init__(
+        self, data: dict[str, Any] | None = None,
+        save: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+        self._save = save
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        if self._save is not None:
+            self._save(dict(self._data))
+
+    def delete(self, key: str) -> None:
+        if key in self._data:
+            del self._data[key]
+            if self._save is not None:
+                self._save(dict(self._data))
+
+    def data(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+@dataclass
+class Job:
+    """Everything one adapter call may use.
+
+    ``renditions`` maps each requested profile name to its finished rendition (empty for
+    withdraw and status). ``stage_only`` is True while an embargo is pending: do the slow work,
+    make nothing public, and return state ``scheduled``. ``publication`` is the stored record
+    (remote id, url, journal) when one exists.
+    """
+
+    release: Release
+    journal: Journal = field(default_factory=Journal)
+    renditions: dict[str, Rendition] = field(default_factory=dict)
+    stage_only: bool = False
+    publication: Publication | None = None
+    #: other channels' public URLs by channel name, websites first, then YouTube, then the rest
+    links: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # verb options, e.g. keep_private
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+class Channel(ABC):
+    """One channel kind. Subclasses set ``kind`` and ``Options`` and register with ``@register``."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[ChannelOptions]]
+    #: "publish-time" means going live is a separate, quick step the core runs at publish_at
+    #: (websites, feeds, WeChat, signage); "service" means the remote service flips it itself
+    #: (YouTube's publishAt), so the staged state already counts as done for the scheduler.
+    embargo: ClassVar[str] = "publish-time"
+    #: True when publish needs other channels' live URLs (job.links); such channels run last.
+    needs_links: ClassVar[bool] = False
+
+    def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path):
+        self.name = name
+        self.options = options
+        self.config_dir = config_dir  # relative paths in options are relative to this
+        self.state_dir = state_dir  # this channel's private folder for caches (created by core)
+        self.log = logging.getLogger(f"publisher.channels.{name}")
+
+    # --- offline ---------------------------------------------------------------------------
+    def credentials_present(self) -> bool:
+        """True when the secrets this channel needs can be found (files or env variables)."""
+        return True
+
+    @abstractmethod
+    def renditions(self, release: Release) -> list[RenditionRequest]:
+        """Which renditions (by profile) this channel needs for ``release``."""
+
+    def validate(self, release: Release) -> list[Problem]:
+        """Offline checks of the release against this channel's rules. No network."""
+        return []
+
+    def plan(self, release: Release) -> ChannelPlan:
+        """What would be sent and the API quota it would cost. No network."""
+        return ChannelPlan(sends=[r.profile for r in self.renditions(release)])
+
+    # --- online ----------------------------------------------------------------------------
+    @abstractmethod
+    def publish(self, job: Job) -> Outcome:
+        """Publish (or stage, when ``job.stage_only``). Idempotent and resumable."""
+
+    @abstractmethod
+    def update(self, job: Job) -> Outcome:
+        """Push changed metadata, captions and thumbnail to what is live."""
+
+    @abstractmethod
+    def withdraw(self, job: Job) -> Outcome:
+        """Take it down (state ``withdrawn``). Withdrawing what is gone is not an error."""
+
+    @abstractmethod
+    def status(self, job: Job) -> RemoteStatus:
+        """Ask the channel what is there now."""
+
+    # --- helpers for adapters --------------------------------------------------------------
+    def resolve_path(self, value: str | Path) -> Path:
+        p = Path(os.path.expanduser(str(value)))
+        return p if p.is_absolute() else (self.config_dir / p)
+
+    def secret_file(self, value: str | Path, what: str) -> str:
+        """Read a secret file, refusing it unless only its owner can read it (mode 0600/0400)."""
+        return read_secret_file(self.resolve_path(value), what, self.name)
+
+    def secret_env(self, variable: str, what: str) -> str:
+        return env_secret(variable, what, self.name)
+
+
+# --- secrets --------------------------------------------------------------------------------
+_SECRETS: set[str] = set()
+
+
+def remember_secret(value: str) -> str:
+    """Register a secret so ``redact`` and the log filter hide it everywhere."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+    return value
+
+
+def redact(text: str) -> str:
+    for s in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
+
+
+def read_secret_file(path: Path, what: str, channel: str = "") -> str:
+    if not path.is_file():
+        raise AuthError(f"{what} file {path} does not exist; create it (mode 0600)", channel=channel)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise InputError(Problem(
+            file=str(path), field=what,
+            message=f"secret file is readable by others (mode {mode:04o})",
+            fix=f"chmod 600 {path}",
+        ))
+    text = path.read_text(encoding="utf-8")
+    remember_secret(text.strip())
+    return text
+
+
+def env_secret(variable: str, what: str, channel: str = "") -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        raise AuthError(
+            f"{what} is read from the environment variable {variable}, which is not set; "
+            f"export {variable}=...", channel=channel,
+        )
+    return remember_secret(value)
+
+
+class RedactingFilter(logging.Filter):
+    """Installed on every handler by the CLI: no registered secret reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            record.msg = redact(record.getMessage())
+            record.args = ()
+        return True
+
+
+# --- registry -------------------------------------------------------------------------------
+_REGISTRY: dict[str, type[Channel]] = {}
+
+
+def register(cls: type[Channel]) -> type[Channel]:
+    """Class decorator: make a channel kind known by its ``kind``."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def kinds() -> dict[str, type[Channel]]:
+    """Every registered kind. Importing the ``channels`` package registers the built-in ones."""
+    importlib.import_module("channels")
+    return dict(_REGISTRY)
+
+
+def channel_class(kind: str) -> type[Channel]:
+    known = kinds()
+    if kind not in known:
+        raise KeyError(kind)
+    return known[kind]

@@ -1,0 +1,101 @@
+"""Facts about the master: checksum, ffprobe summary and a full decode pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import InputError
+from publisher.models import MasterInfo, Problem
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ffprobe_json(path: Path, *extra: str, ffprobe: str = "ffprobe") -> dict[str, Any]:
+    """ffprobe's JSON for streams and format; raises CalledProcessError when it cannot read the file."""
+    args = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", *extra,
+            "file:" + str(path)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
+    result: dict[str, Any] = json.loads(out.stdout or "{}")
+    return result
+
+
+def _rate(value: str | None) -> float:
+    try:
+        rate = Fraction(value or "0")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(rate) if rate > 0 else 0.0
+
+
+def _not_video(path: Path, why: str) -> InputError:
+    return InputError(Problem(
+        file=str(path), field="master", message=f"not a usable video file: {why}",
+        fix="give the master as a video file (e.g. MP4 or MOV with an H.264, HEVC or ProRes stream)",
+    ))
+
+
+def probe_master(path: Path, *, sha256: str | None = None) -> MasterInfo:
+    """Container, codecs, size, frame rate, duration and audio of the master, from ffprobe."""
+    try:
+        data = ffprobe_json(path)
+    except subprocess.CalledProcessError as e:
+        last = " ".join((e.stderr or "").strip().splitlines()[-2:])
+        raise _not_video(path, f"ffprobe cannot read it ({last or 'no details'})") from None
+    except subprocess.TimeoutExpired:
+        raise _not_video(path, "ffprobe timed out reading it") from None
+    streams = data.get("streams", [])
+    fmt = data.get("format", {})
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    if video is None:
+        raise _not_video(path, "it has no video stream")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    duration = float(fmt.get("duration") or video.get("duration") or 0)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
+        raise _not_video(path, "it is a still image or has no duration, frame rate or picture size")
+    return MasterInfo(
+        path=path,
+        sha256=sha256 or sha256_file(path),
+        bytes=path.stat().st_size,
+        container=str(fmt.get("format_name", "")),
+        video_codec=str(video.get("codec_name", "")),
+        width=width,
+        height=height,
+        fps=round(fps, 3),
+        duration=duration,
+        pix_fmt=str(video.get("pix_fmt", "")),
+        audio_codec=str(audio["codec_name"]) if audio else None,
+        audio_channels=int(audio.get("channels") or 0) if audio else 0,
+        audio_rate=int(audio.get("sample_rate") or 0) if audio else 0,
+    )
+
+
+def decode_check(path: Path, *, ffmpeg: str = "ffmpeg") -> None:
+    """Decode every frame; a truncated or corrupt master (which ffprobe may accept) is refused."""
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror", "-i", "file:" + str(path),
+            "-f", "null", "-"]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
+        raise InputError(Problem(
+            file=str(path), field="master",
+            message="the video does not decode to the end (truncated or corrupt): "
+                    + ("; ".join(lines) or f"ffmpeg exit status {proc.returncode}"),
+            fix="export or copy the master again and check it plays to the end",
+        ))

@@ -1,0 +1,238 @@
+"""Status reports: rows for the table, JSON and CSV, and the self-contained HTML report.
+
+The JSON and CSV fields are a documented, stable interface (``FIELDS``); their times are ISO 8601
+in UTC with an offset. The table and the HTML page show times in the operator's zone. Queries
+here read only the columns a report needs (no journals), so `publisher status` stays fast on a
+store of tens of thousands of publications.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import mimetypes
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, select_autoescape
+from sqlalchemy import func, select
+
+from publisher.errors import InputError
+from publisher.models import STATES, Event, Release
+from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store
+
+#: the documented fields of `publisher status --json` / `--csv`, in this order
+FIELDS = ("release", "channel", "kind", "state", "remote_id", "url", "checksum", "publish_at",
+          "updated_at", "error", "note")
+#: the colour of each state, shared by the HTML report (the CLI has its own rich styles)
+STATE_COLOURS = {"live": "#1e7b34", "scheduled": "#0a6c8f", "processing": "#2a4db3", "pending": "#6b6b6b",
+                 "deferred": "#a86400", "failed": "#b3261e", "withdrawn": "#7b2a8f", "cancelled": "#8a8a8a"}
+MAX_EMBED = 4 * 1024 * 1024  # a bigger poster is linked as a local file instead of embedded
+
+
+@dataclass
+class StatusRow:
+    release: str
+    channel: str
+    kind: str
+    state: str
+    remote_id: str
+    url: str
+    checksum: str
+    publish_at: datetime | None
+    updated_at: datetime | None
+    error: str
+    note: str
+
+    def record(self) -> dict[str, str]:
+        """The stable JSON/CSV form: every field a string, times ISO 8601 UTC ("" when unset)."""
+        data = asdict(self)
+        for key in ("publish_at", "updated_at"):
+            value = data[key]
+            data[key] = value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
+        return {k: data[k] for k in FIELDS}
+
+
+@dataclass
+class Query:
+    release: str | None = None
+    channel: str | None = None
+    state: str | None = None
+    since: datetime | None = None
+    #: at most this many releases, the most recently changed first; 0 means all
+    limit: int = 0
+
+
+@dataclass
+class Selection:
+    rows: list[StatusRow]
+    releases: list[str]  # in display order
+    total_releases: int  # how many releases matched before the limit
+
+
+_COLUMNS = (PublicationRow.release_id, PublicationRow.channel, PublicationRow.kind, PublicationRow.state,
+            PublicationRow.remote_id, PublicationRow.url, PublicationRow.checksum, PublicationRow.publish_at,
+            PublicationRow.updated_at, PublicationRow.error, PublicationRow.note)
+
+
+def select_rows(store: Store, query: Query) -> Selection:
+    """Publications matching ``query``, grouped by release (most recently changed release first)."""
+    if query.state and query.state not in STATES:
+        raise InputError(f"--state {query.state}: not a state; use one of {', '.join(STATES)}")
+    conditions = []
+    if query.release:
+        conditions.append(PublicationRow.release_id == query.release)
+    if query.channel:
+        conditions.append(PublicationRow.channel == query.channel)
+    if query.state:
+        conditions.append(PublicationRow.state == query.state)
+    if query.since:
+        conditions.append(PublicationRow.updated_at >= query.since)
+    with store.session() as s:
+        latest = func.max(PublicationRow.updated_at).label("latest")
+        ranked = (select(PublicationRow.release_id, latest).where(*conditions)
+                  .group_by(PublicationRow.release_id).order_by(latest.desc(), PublicationRow.release_id))
+        if query.limit:
+            total = s.scalar(select(func.count(func.distinct(PublicationRow.release_id))).where(*conditions))
+            ids = list(s.scalars(ranked.limit(query.limit)))
+        else:
+            ids = list(s.scalars(ranked))
+            total = len(ids)
+        q = select(*_COLUMNS).where(*conditions)
+        if query.limit:
+            q = q.where(PublicationRow.release_id.in_(ids))
+        rows = [StatusRow(*r) for r in s.execute(q.order_by(PublicationRow.channel))]
+    order = {rid: i for i, rid in enumerate(ids)}
+    rows.sort(key=lambda r: order.get(r.release, len(order)))
+    return Selection(rows, ids, int(total or 0))
+
+
+def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """``--since``: an age (``90m``, ``12h``, ``7d``, ``2w``) or a date/time; no zone means the operator's."""
+    m = re.fullmatch(r"(\d+)([mhdw])", text.strip())
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"--since {text}: not an age or a time; write e.g. 7d, 12h or "
+                         "2026-12-01T10:00 (operator's zone) or 2026-12-01T10:00+08:00") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+# --- presentation helpers ------------------------------------------------------------------------
+def local(value: datetime | None, zone: ZoneInfo) -> str:
+    """A time in the operator's zone, with the zone's abbreviation (e.g. 2026-12-01 10:00 HKT)."""
+    if value is None:
+        return ""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def one_line(text: str, width: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def to_json(rows: list[StatusRow]) -> str:
+    return json.dumps([r.record() for r in rows], ensure_ascii=False, indent=2)
+
+
+def to_csv(rows: list[StatusRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.record())
+    return buf.getvalue()
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+@dataclass
+class ReleaseView:
+    id: str
+    title: str
+    publish_at: str
+    poster: str  # a data: URI or a file:// URL, "" when none
+    cells: dict[str, StatusRow]
+    events: list[dict[str, str]] = field(default_factory=list)
+    errors: list[StatusRow] = field(default_factory=list)
+
+
+def stored_releases(store: Store, ids: list[str]) -> dict[str, Release]:
+    if not ids:
+        return {}
+    with store.session() as s:
+        rows = s.execute(select(ReleaseRow.id, ReleaseRow.release_json).where(ReleaseRow.id.in_(ids)))
+        return {rid: Release.model_validate_json(text) for rid, text in rows}
+
+
+def poster_source(store: Store, release: Release | None, release_id: str) -> str:
+    """The release's poster as a data: URI: the cached poster rendition, else the manifest thumbnail."""
+    candidates: list[Path] = []
+    with store.session() as s:
+        folders = s.scalars(select(RenditionRow.folder).where(RenditionRow.release_id == release_id,
+                                                              RenditionRow.profile == "poster"))
+        for folder in folders:
+            candidates += sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".jpg", ".png"))
+    if release is not None and release.thumbnail is not None:
+        candidates.append(release.thumbnail)
+    for path in candidates:
+        if path.is_file():
+            if path.stat().st_size > MAX_EMBED:
+                return path.resolve().as_uri()
+            mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
+            return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    return ""
+
+
+def render_html(store: Store, selection: Selection, zone: ZoneInfo, *, generated: datetime,
+                site: str = "") -> str:
+    releases = stored_releases(store, selection.releases)
+    by_release: dict[str, dict[str, StatusRow]] = {rid: {} for rid in selection.releases}
+    for row in selection.rows:
+        by_release.setdefault(row.release, {})[row.channel] = row
+    channels = sorted({row.channel for row in selection.rows})
+    views = []
+    for rid, cells in by_release.items():
+        rel = releases.get(rid)
+        views.append(ReleaseView(
+            id=rid, title=rel.text("title") if rel else "",
+            publish_at=local(rel.publish_at, zone) if rel and rel.publish_at else "",
+            poster=poster_source(store, rel, rid), cells=cells,
+            events=[_event(e, zone) for e in store.events(rid, limit=200)],
+            errors=[c for c in cells.values() if c.error],
+        ))
+    template = _environment().from_string(
+        (files("assets") / "templates" / "report.html.j2").read_text(encoding="utf-8"))
+    return template.render(
+        releases=views, channels=channels, colours=STATE_COLOURS, states=STATES, zone=zone.key,
+        generated=local(generated, zone), site=site, total=selection.total_releases,
+        local=lambda v: local(v, zone),
+    )
+
+
+def _event(e: Event, zone: ZoneInfo) -> dict[str, str]:
+    return {"at": local(e.at, zone), "channel": e.channel, "action": e.action, "message": e.message}
+
+
+def _environment() -> Environment:
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def summary(selection: Selection) -> dict[str, Any]:
+    """Counts per state, for the line under the table."""
+    counts: dict[str, int] = {}
+    for row in selection.rows:
+        counts[row.state] = counts.get(row.state, 0) + 1
+    return counts

@@ -1,0 +1,116 @@
+"""The rendition cache: ``<cache_dir>/<key>/`` folders with a ``manifest.json`` of file checksums.
+
+A folder is built under ``<cache_dir>/.tmp-<pid>-<random>/`` and renamed into place only after its
+outputs passed their checks, so a failed or killed encode never leaves a cache entry. An entry is
+verified (sizes and sha256) before use; one that fails is deleted and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from publisher.media import sha256_file
+from publisher.models import FileInfo, Rendition
+
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def file_list(folder: Path) -> list[FileInfo]:
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        files.append(FileInfo(name=path.relative_to(folder).as_posix(), bytes=path.stat().st_size,
+                              sha256=sha256_file(path)))
+    return files
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.clean_stale()
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def clean_stale(self) -> None:
+        """Remove work folders left by a process that was killed (its pid no longer runs)."""
+        for entry in self.root.glob(TMP_PREFIX + "*"):
+            try:
+                pid = int(entry.name[len(TMP_PREFIX):].split("-")[0])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _alive(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def work_dir(self) -> Path:
+        path = self.root / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir()
+        return path
+
+    def _read(self, key: str) -> Rendition | None:
+        folder = self.path(key)
+        try:
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            rendition = Rendition.model_validate({**data, "folder": str(folder)})
+        except (OSError, ValueError, ValidationError):
+            return None
+        return rendition if rendition.key == key else None
+
+    def peek(self, key: str) -> bool:
+        """Cheap check for planning: the manifest reads and every file has its recorded size."""
+        rendition = self._read(key)
+        if rendition is None:
+            return False
+        try:
+            return all((rendition.folder / f.name).stat().st_size == f.bytes for f in rendition.files)
+        except OSError:
+            return False
+
+    def load(self, key: str) -> Rendition | None:
+        """The cached rendition if every file matches its checksum; a bad entry is removed."""
+        rendition = self._read(key)
+        if rendition is not None:
+            recorded = {f.name: f for f in rendition.files}
+            try:
+                found = {f.name: f for f in file_list(rendition.folder)}
+            except OSError:
+                found = {}
+            if found == recorded:
+                return rendition
+        if self.path(key).exists():
+            self.discard(key)
+        return None
+
+    def discard(self, key: str) -> None:
+        folder = self.path(key)
+        if folder.exists():
+            # rename first, so a reader never sees a half-deleted entry
+            trash = self.root / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-trash"
+            folder.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def commit(self, folder: Path, rendition: Rendition) -> Rendition:
+        """Record checksums of ``folder`` and rename it to ``<root>/<key>``."""
+        done = rendition.model_copy(update={"files": file_list(folder), "folder": self.path(rendition.key)})
+        data = done.model_dump(mode="json", exclude={"folder"})
+        (folder / MANIFEST).write_text(json.dumps(data, indent=1), encoding="utf-8")
+        self.discard(rendition.key)
+        folder.rename(self.path(rendition.key))
+        return done

@@ -1,0 +1,246 @@
+"""The Transcoder: plan renditions for a release, then make the missing ones and hand each over
+(``on_ready``) as soon as it is checked and in the cache."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pysubs2
+
+from publisher.captions import check_captions, load_captions, to_webvtt
+from publisher.errors import InputError, TranscodeError
+from publisher.models import FileInfo, MasterInfo, Problem, Release, Rendition, RenditionRequest
+from publisher.transcode import ffmpeg as ff
+from publisher.transcode.cache import Cache
+from publisher.transcode.images import make_image
+from publisher.transcode.loudness import Measurement, measure
+from publisher.transcode.planner import (
+    Hashes,
+    Job,
+    Output,
+    PlannedRendition,
+    TranscodePlan,
+    VideoSpec,
+    ffmpeg_version,
+    fit,
+    resolve,
+)
+from publisher.transcode.profiles import CaptionParams, ImageParams, Mp4Params
+from publisher.transcode.verify import Probed, check_hls, check_mp4
+
+Ready = Callable[[Rendition], None]
+Progress = Callable[[float, str], None]
+
+
+def write_burn_file(spec: VideoSpec, source: Path, target: Path) -> None:
+    """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, outlined."""
+    subs = load_captions(source)
+    w, h = spec.width, spec.height
+    subs.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0",
+                      "ScaledBorderAndShadow": "yes"})
+    subs.styles = {"Default": pysubs2.SSAStyle(
+        fontname=spec.burn_font, fontsize=max(8, round(h * spec.burn_size)),
+        primarycolor=pysubs2.Color(255, 255, 255), outlinecolor=pysubs2.Color(0, 0, 0),
+        outline=max(1.0, round(h * spec.burn_outline, 1)), shadow=0, borderstyle=1,
+        alignment=pysubs2.Alignment.BOTTOM_CENTER,
+        marginl=round(w * 0.05), marginr=round(w * 0.05), marginv=round(h * 0.06))}
+    for event in subs:
+        event.style = "Default"
+    subs.save(str(target), format_="ass")
+
+
+class Transcoder:
+    def __init__(self, cache_dir: Path, *, ffmpeg: str = "ffmpeg", share_encodes: bool = True) -> None:
+        self.cache = Cache(cache_dir)
+        self.ffmpeg = ffmpeg
+        sibling = Path(ffmpeg).with_name("ffprobe")
+        self.ffprobe = str(sibling) if "/" in ffmpeg and sibling.exists() else "ffprobe"
+        self.share_encodes = share_encodes  # False only to measure the gain in the benchmark
+        self._version = ""
+
+    @property
+    def version(self) -> str:
+        if not self._version:
+            self._version = ffmpeg_version(self.ffmpeg)
+        return self._version
+
+    # --- plan ---------------------------------------------------------------------------------
+    def plan(self, release: Release, master: MasterInfo,
+             requests: dict[str, list[RenditionRequest]]) -> TranscodePlan:
+        hashes = Hashes()
+        plan = TranscodePlan(items=[], release=release, master=master)
+        items: dict[str, PlannedRendition] = {}
+        problems: list[Problem] = []
+        for channel, wanted in requests.items():
+            for request in wanted:
+                try:
+                    job, text = resolve(channel, request, release, master, self.version, hashes)
+                except InputError as e:
+                    problems.extend(e.problems)
+                    continue
+                plan.index[(channel, request.token())] = job.key
+                if job.key in items:
+                    if channel not in items[job.key].channels:
+                        items[job.key].channels.append(channel)
+                    continue
+                plan.jobs[job.key] = job
+                resolved = RenditionRequest(profile=job.profile.name,
+                                            params=job.params.model_dump(mode="json"))
+                items[job.key] = PlannedRendition(
+                    key=job.key, request=resolved, channels=[channel],
+                    cached=job.passthrough or self.cache.peek(job.key), description=text)
+        if problems:
+            raise InputError(problems)
+        plan.items = list(items.values())
+        return plan
+
+    # --- run ----------------------------------------------------------------------------------
+    def run(self, plan: TranscodePlan, *, on_ready: Ready | None = None,
+            on_progress: Progress | None = None) -> dict[str, Rendition]:
+        assert plan.master is not None and plan.release is not None, "plan() makes the plan"
+        master, release = plan.master, plan.release
+        ready: dict[str, Rendition] = {}
+
+        def done(rendition: Rendition) -> None:
+            ready[rendition.key] = rendition
+            if on_ready is not None:
+                on_ready(rendition)
+
+        missing: list[Job] = []
+        for item in plan.items:
+            job = plan.jobs[item.key]
+            if job.passthrough:
+                done(self._passthrough(job, master))
+            elif (cached := self.cache.load(job.key)) is not None:
+                done(cached)
+            else:
+                missing.append(job)
+        quick = [j for j in missing if not j.encodes]
+        for job in quick:  # images and captions first: seconds, not minutes
+            done(self._still(job, master, release))
+        videos = [j for j in missing if j.encodes]
+        if videos:
+            self._encode(videos, master, done, on_progress)
+        return {item.key: ready[item.key] for item in plan.items}
+
+    def _passthrough(self, job: Job, master: MasterInfo) -> Rendition:
+        if not master.path.is_file() or master.path.stat().st_size != master.bytes:
+            raise TranscodeError(f"the master {master.path} changed since it was checked; run again")
+        return Rendition(
+            key=job.key, profile=job.profile.name, folder=master.path.parent, main=master.path.name,
+            files=[FileInfo(name=master.path.name, bytes=master.bytes, sha256=master.sha256)],
+            width=master.width, height=master.height, duration=master.duration, passthrough=True)
+
+    def _still(self, job: Job, master: MasterInfo, release: Release) -> Rendition:
+        work = self.cache.work_dir()
+        try:
+            folder = work / job.key
+            folder.mkdir()
+            if isinstance(job.params, ImageParams):
+                name = f"{job.profile.name}.jpg"
+                w, h = make_image(job.params, master, job.image_source, folder, name,
+                                  ffmpeg=self.ffmpeg, ffprobe=self.ffprobe)
+                rendition = Rendition(key=job.key, profile=job.profile.name, folder=folder, main=name,
+                                      width=w, height=h)
+            else:
+                assert isinstance(job.params, CaptionParams)
+                problems = [p for lang, path in job.captions.items()
+                            for p in check_captions(path, field=f"captions.{lang}", duration=master.duration)]
+                if problems:
+                    raise InputError(problems)
+                for lang, path in job.captions.items():
+                    (folder / f"{lang}.vtt").write_text(to_webvtt(path), encoding="utf-8")
+                rendition = Rendition(key=job.key, profile=job.profile.name, folder=folder,
+                                      duration=master.duration)
+            return self.cache.commit(folder, rendition)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _encode(self, jobs: list[Job], master: MasterInfo, done: Ready, on_progress: Progress | None) -> None:
+        work = self.cache.work_dir()
+        try:
+            encodes = self._encodes(jobs, work)
+            loud = None
+            if any(e.spec.audio is not None and e.spec.audio.loudness is not None for e in encodes):
+                if on_progress:
+                    on_progress(0.0, "measuring loudness (EBU R128)")
+                loud = measure(master, self.cache.root, self.ffmpeg)
+            fontsdir = self._fontsdir(encodes)
+            args = ff.build_args(master, encodes, loud, self.ffmpeg, fontsdir)
+            what = f"encoding {len(jobs)} rendition{'s' * (len(jobs) > 1)}"
+            ff.run(args, cwd=work, duration=master.duration, what=what, on_progress=on_progress)
+            failures = []
+            for job in jobs:
+                try:
+                    if isinstance(job.params, Mp4Params) and job.params.max_bytes:
+                        self._shrink(job, master, work, loud)
+                    probed = self._check(job, master, work)
+                except TranscodeError as e:
+                    failures.append(str(e))
+                    continue
+                main = "master.m3u8" if job.encodes[0][1].container == "hls" else "video.mp4"
+                done(self.cache.commit(work / job.key, Rendition(
+                    key=job.key, profile=job.profile.name, folder=work / job.key, main=main,
+                    width=probed.width, height=probed.height, duration=probed.duration)))
+            if failures:
+                raise TranscodeError("\n".join(failures))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _encodes(self, jobs: list[Job], work: Path) -> list[ff.Encode]:
+        """Group outputs by identical video spec (one encoder each); write subtitle files."""
+        encodes: list[ff.Encode] = []
+        for job in jobs:
+            for spec, output in job.encodes:
+                path = f"{job.key}/{output.name}"
+                (work / path).parent.mkdir(parents=True, exist_ok=True)
+                same = [e for e in encodes if e.spec == spec] if self.share_encodes else []
+                if same:
+                    same[0].outputs.append((output, path))
+                    continue
+                enc = ff.Encode(spec=spec, outputs=[(output, path)])
+                if spec.burn is not None:
+                    enc.burn_file = f"burn-{len(encodes)}.ass"
+                    write_burn_file(spec, spec.burn, work / enc.burn_file)
+                encodes.append(enc)
+        return encodes
+
+    def _fontsdir(self, encodes: list[ff.Encode]) -> str:
+        files = [e.spec.burn_font_file for e in encodes if e.burn_file]
+        return str(Path(files[0]).parent) if files else ""
+
+    def _check(self, job: Job, master: MasterInfo, work: Path) -> Probed:
+        folder = work / job.key
+        first = job.encodes[0][1]
+        if first.container == "hls":
+            rungs = [(o.name, spec) for spec, o in job.encodes]
+            return check_hls(folder, rungs, master, self.ffprobe, first.segment_seconds)
+        max_bytes = job.params.max_bytes if isinstance(job.params, Mp4Params) else None
+        return check_mp4(folder / first.name, job.encodes[0][0], master, self.ffprobe, max_bytes)
+
+    def _shrink(self, job: Job, master: MasterInfo, work: Path, loud: Measurement | None) -> None:
+        """WeChat: re-encode at a lower bitrate (then a lower height) until the file fits."""
+        assert isinstance(job.params, Mp4Params) and job.params.max_bytes
+        cap, floors = job.params.max_bytes, job.params.min_kbps or {360: 300}
+        spec, output = job.encodes[0]
+        path = work / job.key / output.name
+        for _ in range(4):
+            size = path.stat().st_size
+            if size <= cap:
+                return
+            kbps = int((spec.kbps or 1000) * cap * 0.95 / size)
+            height = spec.height
+            while kbps < floors.get(height, 0):
+                lower = [h for h in floors if h < height]
+                if not lower:
+                    raise TranscodeError(f"{job.profile.name}: cannot fit under {cap} bytes at 360p or above")
+                height = max(lower)
+            w, h = fit(master.width, master.height, round(height * 16 / 9), height)
+            spec = VideoSpec(**{**spec.__dict__, "width": w, "height": h, "pic_width": w, "pic_height": h,
+                                "kbps": kbps, "maxrate": int(kbps * 1.1), "bufsize": kbps * 2})
+            job.encodes = [(spec, Output(key=job.key, container="mp4", name=output.name))]
+            args = ff.build_args(master, [ff.Encode(spec, [(output, f"{job.key}/{output.name}")])],
+                                 loud, self.ffmpeg)
+            ff.run(args, cwd=work, duration=master.duration, what=f"re-encoding {job.profile.name} smaller")

@@ -1,0 +1,34 @@
+"""What a channel kind provides to the shared conformance suite (like rclone's backend tests).
+
+Each kind adds ``tests/conformance/env_<kind>.py`` with::
+
+    KIND = "website"          # the channel kind under test
+
+    @contextmanager
+    def environment(tmp_path: Path) -> Iterator[ConformanceEnv]:
+        ...start loopback servers / make folders, yield an env, then stop them...
+
+A module may define ``ENVIRONMENTS = {"folder": env_a, "webdav": env_b}`` instead of
+``environment`` when one kind runs against several targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ConformanceEnv:
+    #: the channel's block for publisher.yaml (absolute paths; secret files already 0600)
+    channel_config: dict[str, Any]
+    #: identities of every remote object this channel created for the release (videos,
+    #: articles, folders, feed items): after publish, re-publish and resume exactly one is expected
+    remote_objects: Callable[[str], list[str]]
+    #: True when the release is reachable by the public (public path, public video, live article)
+    is_public: Callable[[str], bool]
+    #: the title the public sees now in the default language ("" if none): proves update works
+    public_title: Callable[[str], str]
+    #: environment variables the channel needs (secrets named by *_env options)
+    env: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Loopback servers that speak real services' wire protocols (YouTube, ...), for tests."""

@@ -1,8 +1,8 @@
-"""A small client for the WeChat Official Account API (cgi-bin), used by ``channels.wechat``.
+"""The ``wechat`` channel's options and a small client for the Official Account API (cgi-bin).
 
 WeChat answers errors as HTTP 200 with ``{"errcode": N, "errmsg": ...}``; every answer goes
-through ``check`` which turns errcodes into publisher's exception tree. JSON is sent as raw
-UTF-8 (``requests(json=)`` would ``\\u``-escape Chinese, which WeChat stores literally).
+through ``WeChatAPI._post``, which turns errcodes into publisher's exception tree. JSON is sent
+as raw UTF-8 (``requests(json=)`` would ``\\u``-escape Chinese, which WeChat stores literally).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from pydantic import field_validator
 
-from publisher.contract import redact, remember_secret
+from publisher.contract import ChannelOptions, redact, remember_secret
 from publisher.errors import AuthError, ChannelError, NotFound, RateLimited, Rejected, Transient
 
 TOKEN_ERRORS = {40001, 40014, 42001}
+CLOCK_SLACK = 600  # seconds: our clock and WeChat's may differ when matching upload times
 REFRESH_MARGIN = 300  # seconds: WeChat renews stable tokens 5 minutes before expiry
 CHINA = timezone(timedelta(hours=8))  # daily quotas reset at midnight, China time
 
@@ -49,6 +52,37 @@ _REJECT = {
     53503: "the draft did not pass WeChat's publish check",
 }
 
+
+class WeChatOptions(ChannelOptions):
+    appid: str
+    secret_env: str
+    api_root: str = "https://api.weixin.qq.com/"
+    ca_bundle: str | None = None
+    language: str = "zh-Hans"
+    author: str = ""
+    auto_publish: bool = True
+    #: channel names whose public URL the article links to, in order; default: first website, else YouTube
+    link_from: list[str] = []
+    poll_interval: float = 3.0
+    publish_wait: float = 120.0  # then state ``processing``; status/publish keep polling later
+    timeout: float = 120.0
+
+    @field_validator("appid")
+    @classmethod
+    def _appid(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise ValueError("appid looks wrong: copy it from 公众平台 → 设置与开发 → 基本配置 "
+                             "(wx + 16 hex digits)")
+        return value
+
+    @field_validator("api_root")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("WeChat answers only over HTTPS: api_root must start with https://")
+        return value
+
+
 FileFactory = Callable[[], dict[str, tuple[str, Any, str]]]
 
 
@@ -71,8 +105,8 @@ def error_for(code: int, errmsg: str, what: str) -> ChannelError:
     if code in (-1, 45033):
         return Transient(f"{shown}: WeChat is busy; retry later")
     if code in TOKEN_ERRORS:
-        return AuthError(f"{shown}: WeChat refused a freshly issued access token; "
-                         "is another service force-refreshing this appid's token?")
+        return AuthError(f"{shown}: WeChat refused the access token even after a refresh; check the "
+                         "AppSecret, and whether another service force-refreshes this appid's token")
     if code in _AUTH:
         return AuthError(f"{shown}: {_AUTH[code]}")
     if code == 53600:
@@ -220,6 +254,35 @@ class WeChatAPI:
                 raise _TokenRefused(code, errmsg)
             raise error_for(code, errmsg, what)
         return data
+
+    # --- finding what a lost answer created (so a resume never duplicates) -----------------
+    def find_material(self, kind: str, name: str, since: float, exclude: set[str]) -> str:
+        data = self.call("material/batchget_material", {"type": kind, "offset": 0, "count": 20},
+                         what=f"looking for an earlier upload of {name}")
+        found = [i for i in data.get("item", []) if i.get("name") == name and i.get("media_id") not in exclude
+                 and float(i.get("update_time", 0)) >= since - CLOCK_SLACK]
+        return str(max(found, key=lambda i: float(i["update_time"]))["media_id"]) if found else ""
+
+    def find_draft(self, thumb_id: str, since: float) -> str:
+        data = self.call("draft/batchget", {"offset": 0, "count": 20, "no_content": 1},
+                         what="looking for an earlier draft")
+        for item in data.get("item", []):
+            news = item.get("content", {}).get("news_item", [])
+            if float(item.get("update_time", 0)) >= since - CLOCK_SLACK and any(
+                    n.get("thumb_media_id") == thumb_id for n in news):
+                return str(item["media_id"])
+        return ""
+
+    def find_article(self, thumb_id: str, exclude: set[str]) -> tuple[str, str]:
+        data = self.call("freepublish/batchget", {"offset": 0, "count": 20, "no_content": 1},
+                         what="looking for the published article")
+        for item in data.get("item", []):
+            if str(item.get("article_id")) in exclude:
+                continue
+            for n in item.get("content", {}).get("news_item", []):
+                if n.get("thumb_media_id") == thumb_id and not n.get("is_deleted"):
+                    return str(item["article_id"]), str(n.get("url", ""))
+        return "", ""
 
 
 class _TokenRefused(Exception):

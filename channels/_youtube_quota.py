@@ -100,9 +100,9 @@ class Ledger:
         cost = self.options.cost(method)
         with self._locked(now) as data:
             if method == UPLOAD and data["uploads"] + 1 > self.options.daily_uploads:
-                raise self._limited(f"the {self.options.daily_uploads} uploads a day", now)
+                raise self.limited(f"the {self.options.daily_uploads} uploads a day", now)
             if data["units"] + cost > self.options.daily_units:
-                raise self._limited(
+                raise self.limited(
                     f"the daily budget ({data['units']} of {self.options.daily_units} units used, "
                     f"{method} needs {cost})", now)
             data["units"] += cost
@@ -121,7 +121,7 @@ class Ledger:
         with self._locked(now) as data:
             return {"units": int(data["units"]), "uploads": int(data["uploads"])}
 
-    def _limited(self, what: str, now: datetime) -> RateLimited:
+    def limited(self, what: str, now: datetime) -> RateLimited:
         at = next_reset(now)
         return RateLimited(
             f"YouTube quota pool '{self.pool}' has reached {what}; publisher continues after the "

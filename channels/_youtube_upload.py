@@ -102,7 +102,7 @@ class Api:
         text = f"YouTube {method}: {message} ({reason or status})"
         if reason == "quotaExceeded":
             self.ledger.exhausted(self.now(), upload=method == UPLOAD)
-            return self.ledger._limited("the quota YouTube allows this project today", self.now())
+            return self.ledger.limited("the quota YouTube allows this project today", self.now())
         if reason in ("rateLimitExceeded", "userRateLimitExceeded") or status >= 500:
             return Transient(text)
         if status == 429:

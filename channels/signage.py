@@ -12,16 +12,29 @@ name and renamed. Items whose ``end`` has passed drop out whenever a site is wri
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime
 from typing import Any
 
-from channels.targets import Target, TargetOptions, join, open_target, parse_sums, sums_text, write_atomic
+from pydantic import Field
+
+from channels.targets import (
+    Target,
+    TargetOptions,
+    join,
+    new_staging,
+    open_target,
+    parse_sums,
+    sums_text,
+    write_atomic,
+)
 from publisher.contract import Channel, ChannelOptions, Job, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MEDIA_NAME = re.compile(r"^[a-z0-9-]{3,64}\.mp4$")
 Item = dict[str, Any]
 
 
@@ -29,7 +42,7 @@ class SignageOptions(ChannelOptions, TargetOptions):
     #: language of the burned-in subtitles; default: the release's default language
     language: str | None = None
     #: player groups (offices, control points); each is a sub-folder of the target
-    sites: list[str]
+    sites: list[str] = Field(min_length=1)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -47,6 +60,9 @@ class Signage(Channel):
     options: SignageOptions
 
     # --- offline ---------------------------------------------------------------------------
+    def credentials_present(self) -> bool:
+        return not self.options.password_env or bool(os.environ.get(self.options.password_env))
+
     def _language(self, release: Release) -> str:
         return self.options.language or release.default_language
 
@@ -90,7 +106,7 @@ class Signage(Channel):
         release, lang = job.release, self._language(job.release)
         return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
                 "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3),
-                "start": _iso(self._start(release) or job.now()),
+                "start": _iso(self._start(release)) or job.journal.get("start"),
                 "end": _iso(release.signage.end if release.signage else None),
                 "title": release.text("title", lang), "language": lang}
 
@@ -106,88 +122,103 @@ class Signage(Channel):
         return list(data.get("items", []))
 
     def _write(self, t: Target, site: str, items: list[Item], now: datetime) -> None:
-        """Write SHA256SUMS then both playlists, or the reverse when items were removed."""
-        old = {i["id"] for i in self.read_playlist(t, site)}
-        items = sorted((i for i in items if not _ended(i, now)), key=lambda i: (i["start"], i["id"]))
+        """Make the site's playlists list ``items`` (minus ended ones), keeping
+        playlist items ⊆ SHA256SUMS ⊆ files at every instant."""
+        current = self.read_playlist(t, site)
+        wanted = sorted((i for i in items if not _ended(i, now)), key=lambda i: (i["start"], i["id"]))
+        ids = {i["id"] for i in wanted}
+        removed = [i for i in current if i["id"] not in ids]
+        if removed:  # first the playlists, then the sums, then the media
+            staying = [i for i in current if i["id"] in ids]
+            self._put_lists(t, site, staying, now, sums_first=False)
+            for i in removed:
+                if MEDIA_NAME.match(str(i.get("file", ""))):  # never trust a path from the share
+                    t.delete(join(site, i["file"]))
+            current = staying
+        if wanted != current:  # media are in place: sums, then the playlists
+            self._put_lists(t, site, wanted, now, sums_first=True)
+
+    @staticmethod
+    def _put_lists(t: Target, site: str, items: list[Item], now: datetime, *, sums_first: bool) -> None:
         doc = {"version": 1, "site": site, "generated_at": now.isoformat(), "items": items}
         playlist = json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
-        m3u = ["#EXTM3U"] + [f"#EXTINF:{i['duration']:.3f},{i['title']}\n{i['file']}" for i in items
+        # plain M3U players know no schedule: they get only what is on air now
+        m3u = ["#EXTM3U"] + [f"#EXTINF:{i['duration']:.3f},{' '.join(str(i['title']).split())}\n{i['file']}"
+                             for i in items
                              if datetime.fromisoformat(i["start"]) <= now]
-        sums = sums_text({i["file"]: i["sha256"] for i in items})
-        steps = [(sums, "SHA256SUMS"), ("\n".join(m3u).encode() + b"\n", "playlist.m3u8"),
-                 (playlist, "playlist.json")]
-        if not old - {i["id"] for i in items}:  # only additions: sums first, playlists last
-            for data, name in steps:
-                write_atomic(t, data, join(site, name))
-        else:  # something leaves: playlists first, then sums, then its media
-            for data, name in reversed(steps):
-                write_atomic(t, data, join(site, name))
-        keep = {i["file"] for i in items}
-        for name in t.listdir(site):
-            if name.endswith(".mp4") and name not in keep and not name.startswith("."):
-                t.delete(join(site, name))
+        steps = [(sums_text({i["file"]: i["sha256"] for i in items}), "SHA256SUMS"),
+                 ("\n".join(m3u).encode() + b"\n", "playlist.m3u8"), (playlist, "playlist.json")]
+        for data, name in steps if sums_first else reversed(steps):
+            write_atomic(t, data, join(site, name))
 
     # --- verbs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> Outcome:
         r = job.renditions.get("signage")
         if r is None or not r.main:
             raise Rejected("the 'signage' rendition is missing; run the release again to encode it")
+        j = job.journal
+        j.delete("withdrawn")
+        if not self._start(job.release) and not j.get("start"):  # no date given: from the first
+            j.put("start", _iso(job.now()))  # publish on, fixed so publishing again changes nothing
         item = self._item(job, r)
         if item["end"] and _ended(item, job.now()):
             raise Rejected(f"signage.end ({item['end']}) has passed; change it in the manifest "
                            "or leave this channel out")
-        j = job.journal
-        j.delete("withdrawn")
         sites = self._sites(job.release)
         with self._target() as t:
+            todo = [s for s in sites if (j.get("live") or {}).get(s) != item]
             staged: dict[str, str] = dict(j.get("staged") or {})
-            for site in sites:  # slow part: a verified copy beside each site, under a hidden name
-                if (j.get("live") or {}).get(site) == item or staged.get(site) == item["sha256"]:
+            for site in todo:  # the slow part: a verified copy per site in the private staging area
+                if staged.get(site) == item["sha256"] or (j.get("live") or {}).get(site, {}).get(
+                        "sha256") == item["sha256"]:
                     continue
-                tmp = join(site, f".{item['file']}.{item['sha256'][:16]}.tmp")
-                t.mkdir(site)
+                staging = j.get("staging")
+                if not staging or not t.exists(staging):
+                    staging = new_staging(t)
+                    j.put("staging", staging)
+                    staged = {}
+                tmp = join(staging, f"{site}.mp4")
                 t.put_file(r.main_path, tmp)
                 if t.sha256(tmp) != item["sha256"]:
-                    raise Transient(f"{t.where}/{tmp}: read-back did not match; sent again on retry")
+                    raise Transient(f"{t.where}: read-back of {tmp} did not match; sent again on retry")
                 staged[site] = item["sha256"]
                 j.put("staged", staged)
             if job.stage_only:
                 return Outcome(state="scheduled", remote_id=item["file"], checksum=item["sha256"],
-                               note="media staged under hidden names; added to the playlists at publish_at")
-            for site in sites:
-                if (j.get("live") or {}).get(site) != item:
-                    self._go_live(t, job, site, item)
+                               note="media staged privately; added to the playlists at publish_at")
+            for site in todo:
+                self._go_live(t, job, site, item)
             for site in set(j.get("live") or {}) - set(sites):  # dropped from signage.sites
                 self._remove(t, job, site)
+            if j.get("staging"):
+                t.delete(j.get("staging"))
+                j.delete("staging")
+                j.delete("staged")
             return self._outcome(t, item, sites)
 
     def _go_live(self, t: Target, job: Job, site: str, item: Item) -> None:
         j = job.journal
         now = job.now()
-        tmp = join(site, f".{item['file']}.{item['sha256'][:16]}.tmp")
+        tmp = join(j.get("staging") or "-", f"{site}.mp4")
         dst = join(site, item["file"])
         items = [i for i in self.read_playlist(t, site) if i["id"] != item["id"]]
-        if t.exists(tmp):
+        if (j.get("staged") or {}).get(site) == item["sha256"] and t.exists(tmp):
             if t.exists(dst):  # new content under the same name: take the old item out first
                 self._write(t, site, items, now)
-            t.move(tmp, dst)
+                t.delete(dst)
+            t.mkdir(site)
+            t.move(tmp, dst)  # going live is a rename
         elif not t.exists(dst) or t.sha256(dst) != item["sha256"]:
-            staged = dict(j.get("staged") or {})
-            staged.pop(site, None)
-            j.put("staged", staged)
+            j.put("staged", {s: v for s, v in (j.get("staged") or {}).items() if s != site})
             raise Transient(f"{t.where}/{site}: the staged copy of {item['file']} is gone; "
                             "it is sent again on retry")
         self._write(t, site, [*items, item], now)
         j.put("live", {**(j.get("live") or {}), site: item})
-        j.put("staged", {s: v for s, v in (j.get("staged") or {}).items() if s != site})
 
     def _remove(self, t: Target, job: Job, site: str) -> None:
         items = self.read_playlist(t, site)
-        if any(i["id"] == job.release.id for i in items) or t.exists(join(site, f"{job.release.id}.mp4")):
-            self._write(t, site, [i for i in items if i["id"] != job.release.id], job.now())
-        for name in t.listdir(site):  # staged copies of this release
-            if name.startswith(f".{job.release.id}.mp4."):
-                t.delete(join(site, name))
+        self._write(t, site, [i for i in items if i["id"] != job.release.id], job.now())
+        t.delete(join(site, f"{job.release.id}.mp4"))  # also when a crash left it unlisted
         live = dict(job.journal.get("live") or {})
         if live.pop(site, None) is not None:
             job.journal.put("live", live)
@@ -204,7 +235,9 @@ class Signage(Channel):
         with self._target() as t:
             for site in self.options.sites:
                 self._remove(t, job, site)
-        for key in ("live", "staged"):
+            if job.journal.get("staging"):
+                t.delete(job.journal.get("staging"))
+        for key in ("live", "staged", "staging", "start"):
             job.journal.delete(key)
         job.journal.put("withdrawn", True)
         return Outcome(state="withdrawn")
@@ -234,6 +267,8 @@ class Signage(Channel):
                         drift.append(f"{site}: not in the playlist")
                     continue
                 found[site] = item
+                if _ended(item, job.now()):
+                    drift.append(f"{site}: ended at {item['end']} but still listed (dropped at the next run)")
                 try:
                     sums = parse_sums(t.get_bytes(join(site, "SHA256SUMS")))
                     actual = t.sha256(join(site, item["file"]))

@@ -19,32 +19,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from channels._wechat_api import WeChatAPI
-from publisher.contract import Channel, ChannelOptions, Job, register
+from channels._wechat_api import WeChatAPI, WeChatOptions
+from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
-from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
+from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
 
 MAX_VIDEO = 10 * 1024 * 1024
 MAX_THUMB = 64 * 1024
+MAX_CONTENT = 19_000  # draft/add content < 20,000 characters, markup included
 LIMITS = {"title": 32, "author": 16, "digest": 128}  # draft/add, 2025-12-19
 GONE = frozenset({40007, 53600})
 WATCH = {"zh-Hans": "观看视频", "zh-Hant": "觀看影片", "en": "Watch the video"}
 AWAITING_EDITOR = "draft awaiting an editor"
-
-
-class WeChatOptions(ChannelOptions):
-    appid: str
-    secret_env: str
-    api_root: str = "https://api.weixin.qq.com/"
-    ca_bundle: str | None = None
-    language: str = "zh-Hans"
-    author: str = ""
-    auto_publish: bool = True
-    #: channel names whose public URL the article links to, in order; default: first website, else YouTube
-    link_from: list[str] = []
-    poll_interval: float = 3.0
-    publish_wait: float = 120.0  # then state ``processing``; status/publish keep polling later
-    timeout: float = 120.0
 
 
 def sha256_text(data: Any) -> str:
@@ -79,6 +65,12 @@ class WeChat(Channel):
             else (release.text("description", lang), f"description.{lang}"),
         }
 
+    def plan(self, release: Release) -> ChannelPlan:
+        # WeChat publishes no daily caps for these calls (45009 tells); count calls per API
+        return ChannelPlan(sends=["wechat", "cover"], quota={
+            "material/add_material": 2, "media/uploadimg": 1, "draft/add": 1,
+            "freepublish/submit": 0 if not self.options.auto_publish else 1})
+
     def validate(self, release: Release) -> list[Problem]:
         problems = []
         for name, (value, where) in self._texts(release).items():
@@ -89,6 +81,12 @@ class WeChat(Channel):
                             f"{name}; this one has {len(value)}",
                     fix=f"shorten it, or set overrides: {{{self.name}: {{{name}: ...}}}} in the manifest",
                 ))
+        description = release.text("description", self.options.language)
+        if len(description) > MAX_CONTENT:
+            problems.append(Problem(
+                file=str(release.manifest_path), field=f"description.{self.options.language}",
+                message=f"too long for a WeChat article ({len(description)} characters, "
+                        f"at most {MAX_CONTENT})", fix="shorten the description"))
         if not release.text("title", self.options.language):
             problems.append(Problem(file=str(release.manifest_path), field=f"title.{self.options.language}",
                                     message="the WeChat article needs a title", fix="add a title"))
@@ -103,13 +101,15 @@ class WeChat(Channel):
                          state_dir=self.state_dir, verify=verify, timeout=self.options.timeout)
 
     def _link(self, links: dict[str, str]) -> str:
+        """The video's public page: ``link_from`` if set, else the first web page in the core's
+        order (websites first, then YouTube); feeds and file paths are no pages."""
         for name in self.options.link_from:
             if links.get(name):
                 return links[name]
-        urls = [u for u in links.values() if u.startswith(("http://", "https://"))]
-        youtube = [u for u in urls if (urlparse(u).hostname or "").endswith(("youtube.com", "youtu.be"))]
-        pages = [u for u in urls if u not in youtube and not urlparse(u).path.endswith((".json", ".xml"))]
-        return (pages or youtube or [""])[0]
+        for url in links.values():
+            if url.startswith(("https://", "http://")) and not urlparse(url).path.endswith((".json", ".xml")):
+                return url
+        return ""
 
     def _article(self, job: Job, thumb_id: str, cover_url: str) -> dict[str, Any]:
         texts = self._texts(job.release)
@@ -157,7 +157,8 @@ class WeChat(Channel):
         intent = j.get(f"{kind}_intent")
         media_id = ""
         if intent and intent.get("sha256") == sha:  # an upload whose answer may have been lost
-            media_id = self._find_material(api, kind, name, float(intent["at"]))
+            known_ids = {str(m) for m in [(known or {}).get("media_id"), *j.get("retired", [])] if m}
+            media_id = api.find_material(kind, name, float(intent["at"]), known_ids)
         if not media_id:
             j.put(f"{kind}_intent", {"sha256": sha, "at": time.time()})
             form = {}
@@ -175,13 +176,6 @@ class WeChat(Channel):
         j.put(kind, {"media_id": media_id, "sha256": sha})
         j.delete(f"{kind}_intent")
         return media_id
-
-    def _find_material(self, api: WeChatAPI, kind: str, name: str, since: float) -> str:
-        data = api.call("material/batchget_material", {"type": kind, "offset": 0, "count": 20},
-                        what=f"looking for an earlier upload of {name}")
-        found = [i for i in data.get("item", [])
-                 if i.get("name") == name and float(i.get("update_time", 0)) >= since - 60]
-        return str(max(found, key=lambda i: float(i["update_time"]))["media_id"]) if found else ""
 
     def _cover_url(self, api: WeChatAPI, job: Job, path: Path, sha: str) -> str:
         known = job.journal.get("cover_url")
@@ -205,7 +199,7 @@ class WeChat(Channel):
         if draft:
             return str(draft["media_id"])
         intent = j.get("draft_intent")
-        media_id = self._find_draft(api, article["thumb_media_id"], float(intent)) if intent else ""
+        media_id = api.find_draft(article["thumb_media_id"], float(intent)) if intent else ""
         if not media_id:
             j.put("draft_intent", time.time())
             data = api.call("draft/add", {"articles": [article]}, what="adding the draft article")
@@ -213,25 +207,6 @@ class WeChat(Channel):
         j.put("draft", {"media_id": media_id, "fingerprint": fp})
         j.delete("draft_intent")
         return media_id
-
-    def _find_draft(self, api: WeChatAPI, thumb_id: str, since: float) -> str:
-        data = api.call("draft/batchget", {"offset": 0, "count": 20, "no_content": 1},
-                        what="looking for an earlier draft")
-        for item in data.get("item", []):
-            news = item.get("content", {}).get("news_item", [])
-            if float(item.get("update_time", 0)) >= since - 60 and any(
-                    n.get("thumb_media_id") == thumb_id for n in news):
-                return str(item["media_id"])
-        return ""
-
-    def _find_article(self, api: WeChatAPI, thumb_id: str) -> tuple[str, str]:
-        data = api.call("freepublish/batchget", {"offset": 0, "count": 20, "no_content": 1},
-                        what="looking for the published article")
-        for item in data.get("item", []):
-            for n in item.get("content", {}).get("news_item", []):
-                if n.get("thumb_media_id") == thumb_id and not n.get("is_deleted"):
-                    return str(item["article_id"]), str(n.get("url", ""))
-        return "", ""
 
     def _submit(self, api: WeChatAPI, job: Job, draft_id: str) -> str:
         j = job.journal
@@ -300,6 +275,9 @@ class WeChat(Channel):
                    6: "WeChat banned the article"}
         reason = reasons.get(status, f"publish_status {status}")
         j.put("last_failure", reason)
+        if j.get("draft"):  # if WeChat kept the failed draft, do not leave it behind
+            api.call("draft/delete", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
+                     what="deleting the draft that failed to publish")
         for key in ("draft", "publish_id", "submit_intent"):
             j.delete(key)  # the next attempt starts from a fresh draft
         raise Rejected(f"WeChat did not publish the article: {reason} (articles failing: "
@@ -315,6 +293,12 @@ class WeChat(Channel):
         self._material(api, job, "video", video, video_sha)
         thumb_id = self._material(api, job, "thumb", cover, cover_sha)
         article = self._article(job, thumb_id, self._cover_url(api, job, cover, cover_sha))
+        submitted = j.get("draft") if j.get("publish_id") else None
+        if submitted and submitted["fingerprint"] != sha256_text(article):
+            # a submitted draft cannot be edited: let that publish finish, then replace it
+            outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"),
+                                                        self.options.publish_wait))
+            return self._sync(job) if outcome.state == "live" else outcome
         live = j.get("article")
         if live:
             if live["fingerprint"] == sha256_text(article):
@@ -334,7 +318,7 @@ class WeChat(Channel):
         return self._settle(api, job, self._poll(api, job, publish_id, self.options.publish_wait))
 
     def _look_for_article(self, api: WeChatAPI, job: Job, thumb_id: str) -> Outcome:
-        article_id, url = self._find_article(api, thumb_id)
+        article_id, url = api.find_article(thumb_id, set(job.journal.get("retired_articles", [])))
         if article_id:
             return self._went_live(api, job, article_id, url)
         return self._outcome(job, "processing", "submitted; waiting for WeChat to list the article")
@@ -395,8 +379,10 @@ class WeChat(Channel):
                 data = api.call("draft/get", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
                                 what="reading the draft")
                 if not data.get("errcode"):
-                    return RemoteStatus(state="processing", remote_id=j.get("draft")["media_id"],
-                                        checksum=checksum, detail=AWAITING_EDITOR)
+                    editor = not self.options.auto_publish
+                    return RemoteStatus(state="processing" if editor else "scheduled",
+                                        remote_id=j.get("draft")["media_id"], checksum=checksum,
+                                        detail=AWAITING_EDITOR if editor else "draft ready for publish_at")
                 outcome = self._look_for_article(api, job, (j.get("thumb") or {}).get("media_id", ""))
                 return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
                                     checksum=checksum, detail=outcome.note)

@@ -9,16 +9,23 @@ Journal keys (each written right after its step, so a rerun only finishes what i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from googleapiclient.http import MediaFileUpload
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
+from channels._youtube_meta import (
+    CAPTION_NAMES,
+    THUMBNAIL_MAX,
+    metadata_problems,
+    sha256_file,
+    video_body,
+)
 from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
 from channels._youtube_upload import Api, upload_video
 from publisher.contract import Channel, ChannelOptions, Job, register
@@ -26,9 +33,6 @@ from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
 
 WATCH = "https://www.youtube.com/watch?v="
-THUMBNAIL_MAX = 50 * 1024 * 1024  # since 2026-09-14 (was 2 MB)
-OVERRIDABLE = ("privacy", "category_id", "playlist")
-CAPTION_NAMES = {"en": "English", "zh-Hant": "中文（繁體）", "zh-Hans": "中文（简体）"}
 
 
 class YouTubeOptions(ChannelOptions):
@@ -73,19 +77,6 @@ class YouTubeOptions(ChannelOptions):
         return v
 
 
-def tags_length(tags: list[str]) -> int:
-    """YouTube counts the commas between tags, and a tag with a space as if quoted (+2)."""
-    return sum(len(t) + (2 if " " in t else 0) for t in tags) + max(len(tags) - 1, 0)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @register
 class YouTube(Channel):
     kind = "youtube"
@@ -103,62 +94,30 @@ class YouTube(Channel):
                 RenditionRequest(profile="poster")]
 
     def settings(self, release: Release) -> YouTubeOptions:
-        """This channel's options with the release's ``overrides`` for it applied."""
-        extra = release.overrides.get(self.name, {})
-        return YouTubeOptions.model_validate({**self.options.model_dump(), **extra})
+        """The options (the core has already merged the manifest's ``overrides`` into them)."""
+        return self.options
 
     def validate(self, release: Release) -> list[Problem]:
-        file = str(release.manifest_path)
-        out: list[Problem] = []
-
-        def bad(field: str, message: str, fix: str) -> None:
-            out.append(Problem(file=file, field=field, message=f"YouTube: {message}", fix=fix))
-
-        for lang in release.languages:
-            title = release.text("title", lang)
-            if not title.strip():
-                bad(f"title.{lang}", "the title is empty", "write a title")
-            if len(title) > 100:
-                bad(f"title.{lang}", f"the title has {len(title)} characters; YouTube allows 100",
-                    "shorten the title to 100 characters or fewer")
-            if "<" in title or ">" in title:
-                bad(f"title.{lang}", "the title contains '<' or '>', which YouTube refuses",
-                    "remove the angle brackets")
-            desc = release.text("description", lang)
-            size = len(desc.encode("utf-8"))
-            if size > 5000:
-                bad(f"description.{lang}", f"the description is {size} bytes in UTF-8; YouTube allows "
-                    "5000 (a Chinese character takes 3)", "shorten the description")
-            if "<" in desc or ">" in desc:
-                bad(f"description.{lang}", "the description contains '<' or '>', which YouTube refuses",
-                    "remove the angle brackets")
-        total = tags_length(release.tags)
-        if total > 500:
-            bad("tags", f"the tags count as {total} characters; YouTube allows 500 in total "
-                "(commas count, a tag with a space counts 2 more)", "remove or shorten tags")
-        for i, tag in enumerate(release.tags):
-            if "<" in tag or ">" in tag:
-                bad(f"tags[{i}]", "a tag contains '<' or '>'", "remove the angle brackets")
-        if release.thumbnail is not None and release.thumbnail.is_file():
-            size = release.thumbnail.stat().st_size
-            if size > THUMBNAIL_MAX:
-                bad("thumbnail", f"the thumbnail is {size} bytes; YouTube allows 50 MB",
-                    "use a smaller JPEG or PNG (1280x720 is recommended)")
-        extra = release.overrides.get(self.name, {})
-        unknown = sorted(set(extra) - set(OVERRIDABLE))
-        if unknown:
-            bad(f"overrides.{self.name}", f"unknown key(s) {unknown}", f"use only {list(OVERRIDABLE)}")
-            return out
-        try:
-            opts = self.settings(release)
-        except ValidationError as e:
-            for err in e.errors():
-                bad(f"overrides.{self.name}.{'.'.join(str(p) for p in err['loc'])}", err["msg"],
-                    "correct the value")
-            return out
-        if release.publish_at is not None and opts.privacy != "public":
-            bad("publish_at", f"YouTube can schedule only public videos, but privacy is {opts.privacy}",
-                f"remove publish_at, or set privacy: public for {self.name}")
+        out = metadata_problems(release)
+        cred = self.resolve_path(self.options.credentials)
+        if not cred.is_file():
+            out.append(Problem(file=str(cred), field="credentials", message="the YouTube sign-in file is "
+                               "missing", fix=f"run `publisher auth {self.name}`"))
+        elif stat.S_IMODE(cred.stat().st_mode) & 0o077:
+            out.append(Problem(file=str(cred), field="credentials", message="secret file is readable by "
+                               f"others (mode {stat.S_IMODE(cred.stat().st_mode):04o})",
+                               fix=f"chmod 600 {cred}"))
+        ca = self.options.ca_bundle
+        if ca and not self.resolve_path(ca).is_file():
+            out.append(Problem(file=str(self.resolve_path(ca)), field="ca_bundle",
+                               message="the CA file does not exist",
+                               fix="give the path of a PEM file, or remove ca_bundle"))
+        privacy = self.options.privacy
+        if release.publish_at is not None and privacy != "public":
+            out.append(Problem(
+                file=str(release.manifest_path), field="publish_at",
+                message=f"YouTube can schedule only public videos, but {self.name} has privacy {privacy}",
+                fix=f"remove publish_at, or set privacy: public for {self.name} (overrides)"))
         return out
 
     def plan(self, release: Release) -> ChannelPlan:
@@ -169,7 +128,7 @@ class YouTube(Channel):
                  "thumbnails.set": q.cost("thumbnails.set"), "videos.list": q.cost("videos.list")}
         if q.cost(UPLOAD):
             quota[UPLOAD] = q.cost(UPLOAD)
-        if self.settings(release).playlist:
+        if self.options.playlist:
             quota["playlistItems.insert"] = q.cost("playlistItems.insert")
         return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota)
 
@@ -199,17 +158,7 @@ class YouTube(Channel):
         return self._api
 
     def body(self, release: Release, opts: YouTubeOptions, *, schedule: bool) -> dict[str, Any]:
-        lang = release.default_language
-        snippet = {"title": release.text("title"), "description": release.text("description"),
-                   "tags": list(release.tags), "categoryId": opts.category_id,
-                   "defaultLanguage": lang, "defaultAudioLanguage": lang}
-        status: dict[str, Any] = {"privacyStatus": opts.privacy, "selfDeclaredMadeForKids": False}
-        if schedule and release.publish_at is not None:
-            status = {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
-                      "publishAt": release.publish_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        locs = {la: {"title": release.text("title", la), "description": release.text("description", la)}
-                for la in release.languages[1:]}
-        return {"snippet": snippet, "status": status, "localizations": locs}
+        return video_body(release, privacy=opts.privacy, category=opts.category_id, schedule=schedule)
 
     def check(self, job: Job) -> YouTubeOptions:
         """Refuse bad metadata, and a publishAt that has passed, before anything is sent."""
@@ -394,7 +343,9 @@ class YouTube(Channel):
 
     def _drift(self, job: Job, v: dict[str, Any], state: str, expected: str) -> list[str]:
         drift = []
-        if expected in ("live", "scheduled", "withdrawn") and state not in (expected, "processing"):
+        flipped = expected == "scheduled" and state == "live"  # YouTube published it at publishAt
+        if expected in ("live", "scheduled", "withdrawn") and state not in (expected, "processing") \
+                and not flipped:
             drift.append(f"YouTube shows {state}, publisher recorded {expected}")
         want_privacy = self.settings(job.release).privacy
         privacy = v.get("status", {}).get("privacyStatus")

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -37,7 +38,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except PublisherError as exc:
-            err.print(f"[red]error:[/] {redact(str(exc))}", markup=True)
+            err.print(f"[red]error:[/] {escape(redact(str(exc)))}", markup=True)
             ctx.exit(exc.exit_code)
 
 
@@ -142,7 +143,7 @@ class ConsoleReporter(Reporter):
 
     def channel(self, name: str, state: str, message: str = "") -> None:
         if state != "working":
-            extra = "" if message == state else f" {message}"
+            extra = "" if message == state else f" {escape(message)}"
             err.print(f"[{STATE_STYLE.get(state, 'white')}]{name}: {state}[/]{extra}", markup=True)
 
 
@@ -151,8 +152,8 @@ def results_table(result: RunResult) -> Table:
     for col in ("channel", "kind", "state", "remote id", "url", "error"):
         table.add_column(col, overflow="fold")
     for r in result.results:
-        table.add_row(r.channel, r.kind, f"[{STATE_STYLE.get(r.state, 'white')}]{r.state}[/]", r.remote_id,
-                      r.url, r.error or r.note)
+        table.add_row(r.channel, r.kind, f"[{STATE_STYLE.get(r.state, 'white')}]{r.state}[/]",
+                      escape(r.remote_id), escape(r.url), escape(r.error or r.note))
     return table
 
 
@@ -203,11 +204,30 @@ def release(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Check, transcode once, publish to every channel, record everything."""
     e = env(ctx)
     with ConsoleReporter() as reporter:
-        result = e.orchestrator(reporter).release(manifest, only)
+        orch = e.orchestrator(reporter)
+        if e.config.settings.broker:
+            from publisher.worker import enqueue
+
+            result = enqueue(orch, manifest, only)
+        else:
+            result = orch.release(manifest, only)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}")
     out.print(results_table(result))
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def worker(ctx: typer.Context,
+           threads: Annotated[int, typer.Option(help="Steps this process runs at once.")] = 1) -> None:
+    """Run a Dramatiq worker on the config's Redis broker until SIGTERM (scale-out)."""
+    e = env(ctx)
+    if not e.config.settings.broker:
+        raise InputError(f"{e.config.path}: no `broker:` set; add e.g. broker: redis://127.0.0.1:6379/0")
+    from publisher.worker import run_worker
+
+    err.print(f"worker on {e.config.settings.broker.split('@')[-1]} ({threads} thread(s))")
+    run_worker(e.config.path, e.state_dir, threads)
 
 
 @app.command()

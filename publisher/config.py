@@ -41,6 +41,7 @@ class SiteSettings(BaseModel):
     store: str | None = None  # SQLAlchemy URL; default sqlite:///$PUBLISHER_HOME/state.db
     cache_dir: str | None = None  # rendition cache; default $PUBLISHER_HOME/renditions
     broker: str | None = None  # redis://... for `publisher worker`; default: in-process
+    broker_heartbeat_ms: int = Field(60000, ge=500)  # a silent worker's messages go to others after this
     require_approval: bool = False
     concurrency: int = Field(3, ge=1, le=32)
     retry: RetrySettings = RetrySettings()

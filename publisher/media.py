@@ -41,6 +41,16 @@ def _rate(value: str | None) -> float:
     return float(rate) if rate > 0 else 0.0
 
 
+def _rotation(video: dict[str, Any]) -> int:
+    for side in video.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(float(side["rotation"])) % 360
+    try:
+        return int(video.get("tags", {}).get("rotate", 0)) % 360
+    except ValueError:
+        return 0
+
+
 def _not_video(path: Path, why: str) -> InputError:
     return InputError(Problem(
         file=str(path), field="master", message=f"not a usable video file: {why}",
@@ -67,6 +77,8 @@ def probe_master(path: Path, *, sha256: str | None = None) -> MasterInfo:
     fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     duration = float(fmt.get("duration") or video.get("duration") or 0)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if _rotation(video) in (90, 270):  # ffmpeg turns the picture upright when it decodes
+        width, height = height, width
     if duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
         raise _not_video(path, "it is a still image or has no duration, frame rate or picture size")
     return MasterInfo(

@@ -9,7 +9,6 @@ receives progress and per-channel news, and results come back as data.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import random
 import threading
@@ -26,6 +25,7 @@ from publisher.config import SiteConfig
 from publisher.contract import Channel, Job, Journal, redact
 from publisher.errors import InputError, PublisherError, RateLimited, Transient
 from publisher.faults import crash_point
+from publisher.locks import Busy, FileLocks, Locks
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
 from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
@@ -80,13 +80,14 @@ class RunResult:
 class Orchestrator:
     def __init__(self, config: SiteConfig, store: Store, state_dir: Path, *,
                  reporter: Reporter | None = None, now: Callable[[], datetime] = utcnow,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, locks: Locks | None = None) -> None:
         self.config = config
         self.store = store
         self.state_dir = state_dir
         self.reporter = reporter or Reporter()
         self.now = now
         self.sleep = sleep
+        self.locks: Locks = locks or FileLocks(state_dir / "locks")
 
     @property
     def cache_dir(self) -> Path:
@@ -141,16 +142,7 @@ class Orchestrator:
         now = self.now()
         stage_only = bool(release.publish_at and release.publish_at > now)
         result = RunResult(release.id)
-        todo: dict[str, Channel] = {}
-        for name, ch in channels.items():
-            pub = self.store.ensure_publication(release.id, name, ch.kind, release.publish_at)
-            done = pub.state == "live" or (pub.state == "scheduled" and stage_only)
-            held = pub.state == "deferred" and pub.retry_at is not None and pub.retry_at > now
-            if not force and (done or held or pub.state == "cancelled"):
-                self.reporter.channel(name, pub.state, "nothing to do")
-                result.results.append(ChannelResult.of(pub))
-            else:
-                todo[name] = ch
+        todo = self.select(release, channels, result, force=force)
         if not todo:
             return result
         requests = {name: self.requests_for(ch, release) for name, ch in todo.items()}
@@ -167,7 +159,10 @@ class Orchestrator:
 
         def encode() -> None:
             try:
-                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress)
+                # Another process may be encoding this master; wait, then re-plan to reuse its work.
+                with self.locks.hold(f"transcode-{master.sha256}"):
+                    fresh = transcoder.plan(release, master, requests)
+                    transcoder.run(fresh, on_ready=on_ready, on_progress=self.reporter.progress)
             except Exception as exc:  # reported per channel below
                 failure.append(redact(str(exc)))
                 log.exception("transcode failed")
@@ -199,6 +194,23 @@ class Orchestrator:
         order = list(channels)
         result.results.sort(key=lambda r: order.index(r.channel))
         return result
+
+    def select(self, release: Release, channels: dict[str, Channel], result: RunResult, *,
+               force: bool = False) -> dict[str, Channel]:
+        """The channels with work to do; the others go straight into ``result`` as they are."""
+        now = self.now()
+        stage_only = bool(release.publish_at and release.publish_at > now)
+        todo: dict[str, Channel] = {}
+        for name, ch in channels.items():
+            pub = self.store.ensure_publication(release.id, name, ch.kind, release.publish_at)
+            done = pub.state == "live" or (pub.state == "scheduled" and stage_only)
+            held = pub.state == "deferred" and pub.retry_at is not None and pub.retry_at > now
+            if not force and (done or held or pub.state == "cancelled"):
+                self.reporter.channel(name, pub.state, "nothing to do")
+                result.results.append(ChannelResult.of(pub))
+            else:
+                todo[name] = ch
+        return todo
 
     # --- one adapter call, with the core's retries ----------------------------------------------
     def attempt(self, release: Release, name: str, ch: Channel, verb: str, *,
@@ -274,13 +286,10 @@ class Orchestrator:
 
     @contextmanager
     def lock(self, release_id: str) -> Iterator[None]:
-        """One process at a time per release on this machine."""
-        folder = self.state_dir / "locks"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(folder / f"{release_id}.lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise InputError(f"another publisher process is working on {release_id}; "
-                                 "wait for it to finish") from None
-            yield
+        """One process at a time per release."""
+        try:
+            with self.locks.hold(f"release-{release_id}", wait=False):
+                yield
+        except Busy:
+            raise InputError(f"another publisher process is working on {release_id}; "
+                             "wait for it to finish") from None

@@ -80,9 +80,8 @@ def job(release: Release, renditions: dict[str, Rendition], journal: Journal | N
     return Job(release=release, journal=journal or Journal(), renditions=renditions, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def web_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendition]:
-    """Session-wide renditions from a 4 s 640x360 master (import this fixture into a test module)."""
+def session_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendition]:
+    """Session-wide renditions from a 4 s 640x360 master (call from a session-scoped fixture)."""
     base = tmp_path_factory.getbasetemp() / "web-renditions"
     if not (base / "done").exists():
         base.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from channels.website import Website, WebsiteOptions
 from publisher.contract import Journal
 from publisher.errors import Transient
 from publisher.models import Publication, Rendition
-from tests.renditions import job, make_release, web_renditions  # noqa: F401 - fixture
+from tests.renditions import job, make_release, session_renditions
 from tests.servers import TARGET_KINDS, TargetSpec, target_spec
 
 PUBLIC = "https://www.example.gov.hk/videos/"
@@ -34,8 +34,14 @@ def website(spec: TargetSpec, tmp: Path, **extra: Any) -> Website:
     return Website("sb-web", opts, config_dir=tmp, state_dir=state)
 
 
+@pytest.fixture(scope="session")
+def web_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendition]:
+    return session_renditions(tmp_path_factory)
+
+
 @pytest.fixture(params=TARGET_KINDS)
-def spec(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetSpec]:
+def spec(request: pytest.FixtureRequest, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetSpec]:
     with target_spec(request.param, tmp_path) as s:
         for k, v in s.env.items():
             monkeypatch.setenv(k, v)
@@ -60,7 +66,8 @@ def title_of(page: Path) -> str:
 
 
 def json_ld(page: Path) -> dict[str, Any]:
-    m = re.search(r'<script type="application/ld\+json">(.*?)</script>', page.read_text(encoding="utf-8"), re.S)
+    text = page.read_text(encoding="utf-8")
+    m = re.search(r'<script type="application/ld\+json">(.*?)</script>', text, re.S)
     assert m, "no JSON-LD block (or it was closed early by user text)"
     data: dict[str, Any] = json.loads(m.group(1))
     return data
@@ -116,8 +123,8 @@ def test_player_page_content_and_escaping(folder_spec: TargetSpec, tmp_path: Pat
     assert '<source src="video.mp4" type="video/mp4">' in en and 'poster="poster.jpg"' in en
     assert f'<meta property="og:image" content="{PUBLIC}{RID}/poster.jpg">' in en
     assert "http" not in "".join(re.findall(r"<script[^>]*src=[^>]*>", en))  # no third-party scripts
-    tracks = re.findall(r'<track kind="subtitles" src="captions/([^"]+)\.vtt" srclang="([^"]+)"[^>]*?( default)?>',
-                        en)
+    pattern = r'<track kind="subtitles" src="captions/([^"]+)\.vtt" srclang="([^"]+)"[^>]*?( default)?>'
+    tracks = re.findall(pattern, en)
     assert [(t[1], bool(t[2])) for t in tracks] == [("en", True), ("zh-Hant", False), ("zh-Hans", False)]
     hant = (folder / "index.zh-Hant.html").read_text(encoding="utf-8")
     assert '<html lang="zh-Hant">' in hant and title_of(folder / "index.zh-Hant.html") == "領事保護"
@@ -157,11 +164,11 @@ def test_embargo_stages_privately_then_goes_live_by_rename(folder_spec: TargetSp
     assert not (folder_spec.disk / RID).exists()
     staging = folder_spec.disk / journal.get("staging")
     assert staging.parent.name == ".publisher-staging"
-    assert oct(staging.stat().st_mode & 0o777) == "0o700" and oct(staging.parent.stat().st_mode & 0o777) == "0o700"
+    assert staging.stat().st_mode & 0o777 == 0o700 and staging.parent.stat().st_mode & 0o777 == 0o700
     sha256sum_check(staging)
     staged_inode = (staging / "video.mp4").stat().st_ino
-    assert "領事保護" not in (folder_spec.disk / "index.html").read_text(encoding="utf-8") \
-        if (folder_spec.disk / "index.html").exists() else True
+    index = folder_spec.disk / "index.html"
+    assert not index.exists() or "領事保護" not in index.read_text(encoding="utf-8")
     # a caller that forgets stage_only before publish_at still cannot make it public early
     assert site.publish(job(release, web_renditions, journal, now=early)).state == "scheduled"
     assert not (folder_spec.disk / RID).exists()
@@ -193,7 +200,8 @@ def test_update_rewrites_pages_and_captions_only(folder_spec: TargetSpec, tmp_pa
     release = make_release(tmp_path)
     site.publish(job(release, web_renditions, journal))
     folder = folder_spec.disk / RID
-    media = {p: p.stat().st_ino for p in [folder / "video.mp4", folder / "poster.jpg", *(folder / "hls").rglob("*")]}
+    paths = [folder / "video.mp4", folder / "poster.jpg", *(folder / "hls").rglob("*")]
+    media = {p: p.stat().st_ino for p in paths}
     changed = release.model_copy(update={"title": {**release.title, "en": "Consular Protection (revised)"}})
     out = site.update(job(changed, web_renditions, journal))
     assert out.state == "live" and "file(s) replaced" in out.note

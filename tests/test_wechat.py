@@ -18,7 +18,7 @@ import requests
 
 from channels.wechat import WeChat, WeChatOptions
 from publisher.contract import Job, Journal
-from publisher.errors import AuthError, RateLimited, Rejected
+from publisher.errors import AuthError, RateLimited, Rejected, Transient
 from publisher.models import FileInfo, Release, Rendition
 from tests.fakes.wechat_server import Running, serve_wechat
 
@@ -26,6 +26,7 @@ SECRET_ENV = "PUBLISHER_TEST_WECHAT_SECRET"
 TITLE = "领事保护"
 DESCRIPTION = "领事保护动画短片。出行注意安全。"
 SITE = "https://www.example.gov.hk/videos/consular-protection-2026/"
+YOUTUBE = "https://www.youtube.com/watch?v=abc"
 
 
 def rendition(folder: Path, profile: str, main: str) -> Rendition:
@@ -89,7 +90,7 @@ def make_channel(server: Running, tmp_path: Path, **options: Any) -> WeChat:
 def job(tmp: Path, media: dict[str, Rendition], journal: Journal | None = None, **kw: Any) -> Job:
     release = kw.pop("release", None) or make_release(tmp)
     return Job(release=release, journal=journal or Journal(), renditions=media,
-               links={"immd-youtube": "https://www.youtube.com/watch?v=abc", "sb-web": SITE}, **kw)
+               links={"sb-web": SITE, "immd-youtube": YOUTUBE}, **kw)  # the core's order
 
 
 def test_publish_goes_live_with_utf8_article_and_journals_every_id(
@@ -212,6 +213,23 @@ def test_publishing_state_continues_in_status(
     assert fake.count("/cgi-bin/freepublish/submit") == 1
 
 
+def test_update_while_publishing_waits_then_replaces(
+        channel: WeChat, server: Running, media: dict[str, Rendition], tmp_path: Path) -> None:
+    fake = server.fake
+    fake.publish_seconds = 10_000
+    channel.options.publish_wait = 0.05
+    j = job(tmp_path, media)
+    assert channel.publish(j).state == "processing"
+    j.release = make_release(tmp_path, title={"en": "x", "zh-Hans": "领事保护（更正）"})
+    assert channel.update(j).state == "processing"  # the submitted draft is left alone
+    assert fake.count("/cgi-bin/draft/update") == 0
+    for pj in fake.jobs.values():
+        pj.ready_at = 0
+    fake.publish_seconds = 0
+    assert channel.update(j).state == "live"
+    assert [a["title"] for a in fake.live_articles()] == ["领事保护（更正）"]
+
+
 def test_failed_publish_is_rejected_with_reason(
         channel: WeChat, server: Running, media: dict[str, Rendition], tmp_path: Path) -> None:
     server.fake.publish_outcome = 4
@@ -219,6 +237,7 @@ def test_failed_publish_is_rejected_with_reason(
     with pytest.raises(Rejected, match="review rejected"):
         channel.publish(j)
     assert j.journal.get("last_failure") and not j.journal.get("publish_id")
+    assert not server.fake.drafts
     server.fake.publish_outcome = 0
     assert channel.publish(j).state == "live"  # a fresh draft, same materials
     assert server.fake.count("/cgi-bin/material/add_material") == 2
@@ -251,10 +270,16 @@ def test_embargo_stages_draft_then_submits(
     assert channel.publish(j).state == "scheduled"
     assert len(fake.drafts) == 1 and not fake.jobs and not fake.live_articles()
     assert channel.publish(j).state == "scheduled"  # staging twice changes nothing
+    assert channel.status(j).state == "scheduled"
+    j.release = make_release(tmp_path, title={"en": "x", "zh-Hans": "领事保护（定稿）"})
+    assert channel.update(j).state == "scheduled"  # still under embargo: the draft is edited
+    [draft] = fake.drafts.values()
+    assert draft["articles"][0]["title"] == "领事保护（定稿）" and fake.count("/cgi-bin/draft/update") == 1
     assert len(fake.drafts) == 1 and fake.count("/cgi-bin/draft/add") == 1
     j.stage_only = False
     assert channel.publish(j).state == "live"
     assert fake.count("/cgi-bin/draft/add") == 1 and len(fake.live_articles()) == 1
+    assert fake.live_articles()[0]["title"] == "领事保护（定稿）"
 
 
 def test_update_republishes_and_withdraw_removes_everything(
@@ -331,6 +356,14 @@ def test_validate_limits_in_channel_language(channel: WeChat, tmp_path: Path) ->
                       description={"zh-Hans": "述" * 129})
     assert channel.validate(ok) == []
     assert [r.profile for r in channel.renditions(ok)] == ["wechat", "cover"]
+    assert channel.plan(ok).quota["draft/add"] == 1
+    feed = "https://app.example.gov.hk/feed.json"
+    assert channel._link({"app": feed, "immd-youtube": YOUTUBE}) == YOUTUBE
+    assert channel._link({"app": feed, "screens": "/srv/share/hall/playlist.json"}) == ""
+    channel.options.link_from = ["immd-youtube"]
+    assert channel._link({"sb-web": SITE, "immd-youtube": YOUTUBE}) == YOUTUBE
+    with pytest.raises(ValueError, match="HTTPS"):
+        WeChatOptions(kind="wechat", appid="wx1", secret_env="X", api_root="http://api.weixin.qq.com/")
 
 
 def test_oversize_video_refused_before_upload(
@@ -372,3 +405,41 @@ def test_fake_enforces_protocol(server: Running, media: dict[str, Rendition]) ->
     assert post("draft/add", params={"access_token": "nope"}, data=body)["errcode"] == 40001
     fake.advance(7200)
     assert post("draft/add", params={"access_token": tok}, data=body)["errcode"] == 42001
+
+
+def test_lost_answers_are_found_on_the_server_not_repeated(
+        channel: WeChat, server: Running, media: dict[str, Rendition], tmp_path: Path) -> None:
+    """Each step's request succeeds but its answer is lost (connection dropped): the retry finds
+    what was made instead of making it twice."""
+    fake = server.fake
+    fake.lose_answer.update({"/cgi-bin/material/add_material": 2, "/cgi-bin/draft/add": 1,
+                             "/cgi-bin/freepublish/submit": 1})
+    fake.http_error["/cgi-bin/media/uploadimg"] = [503]
+    j = job(tmp_path, media)
+    transient = 0
+    out = None
+    for _ in range(12):
+        try:
+            out = channel.publish(j)
+        except Transient:
+            transient += 1
+            continue
+        if out.state == "live":
+            break
+        time.sleep(0.05)
+    assert out is not None and out.state == "live" and transient == 5
+    assert sorted(m.type for m in fake.materials.values()) == ["thumb", "video"]
+    assert fake.count("/cgi-bin/material/add_material") == 2  # found, never re-sent
+    assert len(fake.live_articles()) == 1 and not fake.drafts and len(fake.jobs) == 1
+
+
+def test_transport_error_is_transient_and_hides_the_token(
+        channel: WeChat, server: Running, media: dict[str, Rendition], tmp_path: Path) -> None:
+    channel.publish(job(tmp_path, media, stage_only=True))
+    token = server.fake.current
+    channel.options.api_root = "https://127.0.0.1:9/"  # nothing listens there
+    channel.options.timeout = 2
+    with pytest.raises(Transient) as err:
+        channel.publish(job(tmp_path, media, release=make_release(tmp_path, id="another-release")))
+    assert "cannot reach WeChat" in str(err.value) and token not in str(err.value)
+    assert "access_token=***" in str(err.value)  # requests names the URL; the token is masked

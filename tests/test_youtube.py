@@ -118,12 +118,30 @@ def test_past_publish_at_refused_before_upload(fake: YouTubeFake, media: Path) -
     assert fake.model.log == []
 
 
+def test_cancelled_embargo_stays_private(fake: YouTubeFake, media: Path) -> None:
+    """`publisher cancel` on a scheduled video: withdraw(keep_private) drops publishAt."""
+    ch = run.channel(media, options(fake, media))
+    at = datetime.now(UTC) + timedelta(days=3)
+    j = job(media, changes={"publish_at": at}, stage_only=True)
+    vid = ch.publish(j).remote_id
+    out = ch.withdraw(job(media, changes={"publish_at": at}, journal=j.journal,
+                          extra={"keep_private": True, "cancel": True}))
+    assert out.state == "withdrawn"
+    fake.model.clock_offset = 4 * 86400
+    assert fake.model.resource(fake.model.videos[vid], ["status"])["status"]["privacyStatus"] == "private"
+    assert fake.live_videos() == [vid]
+
+
 def test_secret_file_must_be_0600(fake: YouTubeFake, media: Path) -> None:
     opts = options(fake, media)
     (media / "secrets" / "yt.json").chmod(0o644)
+    ch = run.channel(media, opts)
+    assert [p.field for p in ch.validate(run.release(media))] == ["credentials"]
     with pytest.raises(InputError, match="chmod 600"):
-        run.channel(media, opts).publish(job(media))
+        ch.publish(job(media))
     assert fake.model.log == []
+    (media / "secrets" / "yt.json").unlink()
+    assert "publisher auth immd-youtube" in str(ch.validate(run.release(media))[0])
 
 
 def test_invalid_grant_says_publisher_auth(fake: YouTubeFake, media: Path) -> None:

@@ -107,10 +107,21 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def commit(self, folder: Path, rendition: Rendition) -> Rendition:
-        """Record checksums of ``folder`` and rename it to ``<root>/<key>``."""
+        """Record checksums of ``folder`` and rename it to ``<root>/<key>``.
+
+        If another process committed the same key meanwhile, a good entry is kept (readers may be
+        using it) and ours is dropped; a bad one is replaced.
+        """
         done = rendition.model_copy(update={"files": file_list(folder), "folder": self.path(rendition.key)})
         data = done.model_dump(mode="json", exclude={"folder"})
         (folder / MANIFEST).write_text(json.dumps(data, indent=1), encoding="utf-8")
-        self.discard(rendition.key)
-        folder.rename(self.path(rendition.key))
-        return done
+        for _ in range(3):
+            try:
+                folder.rename(self.path(rendition.key))  # atomic; fails if the key exists
+                return done
+            except OSError:
+                existing = self.load(rendition.key)  # removes a bad entry
+                if existing is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    return existing
+        raise OSError(f"cannot move {folder} into the rendition cache at {self.path(rendition.key)}")

@@ -28,7 +28,7 @@ from publisher.transcode.planner import (
     resolve,
 )
 from publisher.transcode.profiles import CaptionParams, ImageParams, Mp4Params
-from publisher.transcode.verify import Probed, check_hls, check_mp4
+from publisher.transcode.verify import Probed, check_hls, check_mp4, master_durations
 
 Ready = Callable[[Rendition], None]
 Progress = Callable[[float, str], None]
@@ -172,11 +172,12 @@ class Transcoder:
             what = f"encoding {len(jobs)} rendition{'s' * (len(jobs) > 1)}"
             ff.run(args, cwd=work, duration=master.duration, what=what, on_progress=on_progress)
             failures = []
+            expected = master_durations(master, self.ffprobe)
             for job in jobs:
                 try:
                     if isinstance(job.params, Mp4Params) and job.params.max_bytes:
                         self._shrink(job, master, work, loud)
-                    probed = self._check(job, master, work)
+                    probed = self._check(job, master, work, expected)
                 except TranscodeError as e:
                     failures.append(str(e))
                     continue
@@ -211,14 +212,14 @@ class Transcoder:
         files = [e.spec.burn_font_file for e in encodes if e.burn_file]
         return str(Path(files[0]).parent) if files else ""
 
-    def _check(self, job: Job, master: MasterInfo, work: Path) -> Probed:
+    def _check(self, job: Job, master: MasterInfo, work: Path, expected: list[float]) -> Probed:
         folder = work / job.key
         first = job.encodes[0][1]
         if first.container == "hls":
             rungs = [(o.name, spec) for spec, o in job.encodes]
-            return check_hls(folder, rungs, master, self.ffprobe, first.segment_seconds)
+            return check_hls(folder, rungs, master, expected, self.ffprobe, first.segment_seconds)
         max_bytes = job.params.max_bytes if isinstance(job.params, Mp4Params) else None
-        return check_mp4(folder / first.name, job.encodes[0][0], master, self.ffprobe, max_bytes)
+        return check_mp4(folder / first.name, job.encodes[0][0], expected, self.ffprobe, max_bytes)
 
     def _shrink(self, job: Job, master: MasterInfo, work: Path, loud: Measurement | None) -> None:
         """WeChat: re-encode at a lower bitrate (then a lower height) until the file fits."""

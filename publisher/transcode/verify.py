@@ -63,9 +63,17 @@ def _streams(data: dict[str, Any], path: Path, spec: VideoSpec) -> tuple[dict[st
     return v, codecs
 
 
-def _duration(path: Path, found: float, master: MasterInfo) -> None:
-    if abs(found - master.duration) > TOLERANCE:
-        raise TranscodeError(f"output {path} lasts {found:.3f} s, the master {master.duration:.3f} s "
+def master_durations(master: MasterInfo, ffprobe: str) -> list[float]:
+    """Lengths an output may match: the master's, and its video stream's (audio can run longer)."""
+    data = _probe(master.path, ffprobe)
+    video = [float(s["duration"]) for s in data.get("streams", [])
+             if s.get("codec_type") == "video" and s.get("duration") not in (None, "N/A")]
+    return [master.duration, *video[:1]]
+
+
+def _duration(path: Path, found: float, expected: list[float]) -> None:
+    if all(abs(found - want) > TOLERANCE for want in expected):
+        raise TranscodeError(f"output {path} lasts {found:.3f} s, the master {expected[0]:.3f} s "
                              f"(more than {TOLERANCE} s apart)")
 
 
@@ -83,12 +91,12 @@ def top_level_atoms(path: Path) -> list[str]:
     return names
 
 
-def check_mp4(path: Path, spec: VideoSpec, master: MasterInfo, ffprobe: str,
+def check_mp4(path: Path, spec: VideoSpec, expected: list[float], ffprobe: str,
               max_bytes: int | None = None) -> Probed:
     data = _probe(path, ffprobe)
     v, codecs = _streams(data, path, spec)
     duration = float(data.get("format", {}).get("duration") or 0)
-    _duration(path, duration, master)
+    _duration(path, duration, expected)
     atoms = top_level_atoms(path)
     if "moov" not in atoms or "mdat" not in atoms or atoms.index("moov") > atoms.index("mdat"):
         raise TranscodeError(f"output {path} is not faststart (moov after mdat)")
@@ -119,8 +127,8 @@ def keyframes(path: Path, ffprobe: str) -> list[float]:
     return [round(t - times[0], 3) for t in times] if times else []
 
 
-def check_hls(folder: Path, rungs: list[tuple[str, VideoSpec]], master: MasterInfo, ffprobe: str,
-              segment_seconds: float) -> Probed:
+def check_hls(folder: Path, rungs: list[tuple[str, VideoSpec]], master: MasterInfo, expected: list[float],
+              ffprobe: str, segment_seconds: float) -> Probed:
     """Check every rung (name = 'NNNp/index.m3u8') and write ``master.m3u8``; returns the top rung."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS"]
     first: tuple[list[float], list[float]] | None = None
@@ -133,7 +141,7 @@ def check_hls(folder: Path, rungs: list[tuple[str, VideoSpec]], master: MasterIn
         durations = [d for d, _ in segments]
         if any(not (segment_seconds - TOLERANCE <= d <= 6 + TOLERANCE) for d in durations[:-1]):
             raise TranscodeError(f"HLS segments of {playlist} are not 4–6 s: {durations}")
-        _duration(playlist, sum(durations), master)
+        _duration(playlist, sum(durations), expected)
         data = _probe(playlist.parent / segments[0][1], ffprobe)
         v, codecs = _streams(data, playlist, spec)
         marks = (durations, keyframes(playlist, ffprobe))

@@ -7,7 +7,8 @@ escapes are stored literally, as WeChat does), size limits are enforced, and pub
 asynchronous (``publish_status`` 1 for ``publish_seconds``, then ``publish_outcome``).
 
 Fault knobs: ``quota`` (calls left per path, then 45009), ``fail_next`` (errcodes to answer once
-per path), ``expire_tokens()`` (42001 for every issued token), ``advance(seconds)`` (the clock).
+per path), ``lose_answer`` (do the work, then drop the connection), ``http_error`` (5xx before
+acting), ``expire_tokens()`` (42001 for every issued token), ``advance(seconds)`` (the clock).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class FakeWeChat:
     publish_outcome: int = 0  # then this publish_status
     quota: dict[str, int] = field(default_factory=dict)  # "/cgi-bin/draft/add" -> calls left
     fail_next: dict[str, list[int]] = field(default_factory=dict)
+    lose_answer: dict[str, int] = field(default_factory=dict)  # path -> answers to drop after acting
+    http_error: dict[str, list[int]] = field(default_factory=dict)  # path -> HTTP statuses to answer once
     offset: float = 0.0
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at
     current: str = ""
@@ -90,6 +93,17 @@ class FakeWeChat:
     def expire_tokens(self) -> None:
         for t in self.tokens:
             self.tokens[t] = self.now() - 1
+
+    def take(self, knob: dict[str, Any], path: str) -> Any:
+        """One-shot fault for ``path``: the next queued value (or True for a counter), else None."""
+        with self.lock:
+            value = knob.get(path)
+            if isinstance(value, list) and value:
+                return value.pop(0)
+            if isinstance(value, int) and value > 0:
+                knob[path] = value - 1
+                return True
+            return None
 
     def count(self, path: str) -> int:
         return sum(1 for c in self.calls if c == path)
@@ -385,7 +399,17 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        answer = self.server.fake.handle(method, url.path, query, self.headers, body)
+        fake = self.server.fake
+        status = fake.take(fake.http_error, url.path)
+        if status:
+            self.send_response(int(status))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = fake.handle(method, url.path, query, self.headers, body)
+        if fake.take(fake.lose_answer, url.path):
+            self.close_connection = True  # the work is done, the answer never arrives
+            return
         data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
         self.send_response(200)
         self.send_header("Content-Type", "text/plain" if "errcode" in answer else "application/json")
@@ -422,7 +446,7 @@ def serve_wechat(folder: Path, fake: FakeWeChat | None = None) -> Iterator[Runni
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake or FakeWeChat()
     server.socket = server_context(cert, key).wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield Running(server.fake, f"https://127.0.0.1:{server.server_address[1]}/", cert)

@@ -47,7 +47,11 @@ def prepare(folder: Path, master: Path) -> None:
     shutil.copyfile(master, folder / "yt" / "master.mp4")
     for lang, text in VTT.items():
         (folder / "subs" / f"{lang}.vtt").write_text(text, encoding="utf-8")
-    make_poster(folder / "poster" / "poster.jpg")
+    poster = master.parent / "poster-1280x720.jpg"  # made once next to the shared master
+    if not poster.exists():
+        make_poster(poster.with_suffix(".tmp.jpg"))
+        poster.with_suffix(".tmp.jpg").replace(poster)
+    shutil.copyfile(poster, folder / "poster" / "poster.jpg")
     (folder / "release.yaml").write_text("id: consular-protection-2026\n", encoding="utf-8")
 
 

@@ -10,14 +10,14 @@ the Nth chunk PUT, and ``hook`` lets a test act (e.g. kill a client) at any requ
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import base64
 import json
 import secrets
 import socket
 import ssl
 import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.tls import cert_pair, server_context
-from tests.fakes.youtube_model import CHUNK, ApiError, Model, Session, rfc3339
+from tests.fakes.youtube_calls import ResourceCalls
+from tests.fakes.youtube_model import CHUNK, ApiError, Model, Session
+
+BEARER = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 
 
 @dataclass
@@ -45,9 +48,10 @@ class Abort(Exception):
     """Close the connection with a TCP reset, answering nothing."""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ResourceCalls, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Server
+    _body: bytes | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -106,11 +110,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        self._body: bytes | None = None
+        self._body = None
         self.q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         self.route = (self.command, url.path)
         self.call = self.name()
-        self.server.fire(self.call, "start")
+        with self.server.model.lock:
+            self.server.inflight += 1
+        try:
+            self.server.fire(self.call, "start")
+            self.answer()
+        finally:
+            with self.server.model.lock:
+                self.server.inflight -= 1
+
+    def answer(self) -> None:
         try:
             self.handle_call()
         except ApiError as e:
@@ -119,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
             except Abort:
                 self.reset_connection()
                 return
-            self.send(e.status, e.body(), {"WWW-Authenticate": "Bearer"} if e.status == 401 else None)
+            self.send(e.status, e.body(), {"WWW-Authenticate": BEARER} if e.status == 401 else None)
         except Abort:
             self.reset_connection()
             return
@@ -168,6 +181,10 @@ class Handler(BaseHTTPRequestHandler):
     def token(self) -> None:
         m = self.server.model
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(self.body().decode()).items()}
+        basic = self.headers.get("Authorization", "")
+        if basic.startswith("Basic "):  # RFC 6749 2.3.1: client credentials may come this way
+            cid, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            form.update(client_id=urllib.parse.unquote(cid), client_secret=urllib.parse.unquote(secret))
         with m.lock:
             if form.get("client_id") != m.client_id or form.get("client_secret") != m.client_secret:
                 return self.send(401, {"error": "invalid_client", "error_description": "Unauthorized"})
@@ -277,146 +294,6 @@ class Handler(BaseHTTPRequestHandler):
             out.write(data)
         s.received += len(data)
 
-    # --- videos ------------------------------------------------------------------------------
-    def do_videos_list(self) -> None:
-        m = self.server.model
-        parts = self.q.get("part", "").split(",")
-        items = [m.resource(m.videos[i], parts) for i in self.q.get("id", "").split(",")
-                 if i in m.videos and not m.videos[i].deleted]
-        self.send(200, {"kind": "youtube#videoListResponse", "items": items,
-                        "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)}})
-
-    def do_videos_update(self) -> None:
-        m = self.server.model
-        parts = self.q.get("part", "").split(",")
-        body = json.loads(self.body() or b"{}")
-        v = m.live(body.get("id", ""))
-        m.check_metadata(body, parts, update=True)
-        if "snippet" in parts:
-            v.snippet = dict(body["snippet"], channelId=m.channel_id, publishedAt=rfc3339(v.published))
-        if "localizations" in parts:
-            v.localizations = dict(body.get("localizations") or {})
-        if "status" in parts:
-            v.status = dict(m.new_status(body.get("status") or {}), uploadStatus=v.status["uploadStatus"])
-            m.flip_scheduled(v)
-        self.send(200, m.resource(v, parts))
-
-    def do_videos_delete(self) -> None:
-        self.body()
-        self.server.model.live(self.q.get("id", "")).deleted = True
-        self.send(204)
-
-    # --- captions, thumbnails ------------------------------------------------------------------
-    def do_captions_insert(self) -> None:
-        m = self.server.model
-        if self.q.get("uploadType") != "multipart":
-            raise ApiError(400, "badRequest", "Use uploadType=multipart for captions here.")
-        raw = self.body()
-        head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
-        parts = list(msg.iter_parts()) if msg.is_multipart() else []
-        if len(parts) != 2:
-            raise ApiError(400, "contentRequired", "The request does not contain the caption track contents.")
-        meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
-        content = parts[1].get_payload(decode=True) or b""
-        sn = meta.get("snippet") or {}
-        if not content:
-            raise ApiError(400, "contentRequired", "The request does not contain the caption track contents.")
-        if not sn.get("language") or not sn.get("videoId") or "name" not in sn:
-            raise ApiError(400, "invalidMetadata", "The request contains invalid metadata values.")
-        if len(sn["name"]) > 150:
-            raise ApiError(400, "nameTooLong", "The caption track name is too long.")
-        v = m.live(sn["videoId"])
-        for c in v.captions.values():
-            if c["snippet"]["language"] == sn["language"] and c["snippet"]["name"] == sn["name"]:
-                raise ApiError(409, "captionExists", "The specified video already has a caption track "
-                               "with the given snippet.language and snippet.name.")
-        cid = "AUieDa" + secrets.token_urlsafe(12)
-        res = {"kind": "youtube#caption", "id": cid, "snippet": {
-            "videoId": v.id, "language": sn["language"], "name": sn["name"],
-            "isDraft": bool(sn.get("isDraft", False)), "trackKind": "standard", "status": "serving",
-            "lastUpdated": rfc3339(m.now())}}
-        v.captions[cid] = res
-        v.caption_bytes[cid] = content
-        self.send(200, res)
-
-    def do_captions_list(self) -> None:
-        v = self.server.model.live(self.q.get("videoId", ""))
-        self.send(200, {"kind": "youtube#captionListResponse", "items": list(v.captions.values())})
-
-    def do_captions_delete(self) -> None:
-        self.body()
-        cid = self.q.get("id", "")
-        for v in self.server.model.videos.values():
-            if cid in v.captions:
-                del v.captions[cid]
-                del v.caption_bytes[cid]
-                return self.send(204)
-        raise ApiError(404, "captionNotFound", "The caption track could not be found.")
-
-    def do_thumbnails_set(self) -> None:
-        m = self.server.model
-        data = self.body()
-        v = m.live(self.q.get("videoId", ""))
-        if not m.custom_thumbnails:
-            raise ApiError(403, "forbidden", "The authenticated user doesn't have permissions to upload "
-                           "and set custom video thumbnails.")
-        if not data:
-            raise ApiError(400, "mediaBodyRequired", "The request does not include the image content.")
-        if len(data) > m.thumbnail_max:
-            raise ApiError(400, "invalidImage", "The provided image content is too large.")
-        if not (data.startswith(b"\xff\xd8\xff") or data.startswith(b"\x89PNG\r\n\x1a\n")):
-            raise ApiError(400, "invalidImage", "The provided image content is invalid.")
-        v.thumbnail = data
-        url = f"https://i.ytimg.com/vi/{v.id}/maxresdefault.jpg"
-        self.send(200, {"kind": "youtube#thumbnailSetResponse",
-                        "items": [{"default": {"url": url, "width": 120, "height": 90}}]})
-
-    # --- playlists and channel -----------------------------------------------------------------
-    def do_playlistItems_insert(self) -> None:
-        m = self.server.model
-        sn = (json.loads(self.body() or b"{}").get("snippet") or {})
-        pl = m.playlists.get(sn.get("playlistId", ""))
-        if pl is None:
-            raise ApiError(404, "playlistNotFound", "The playlist identified with the request's "
-                           "playlistId parameter cannot be found.")
-        v = m.live((sn.get("resourceId") or {}).get("videoId", ""))
-        item = {"kind": "youtube#playlistItem", "id": "PLI" + secrets.token_urlsafe(10),
-                "snippet": {"playlistId": sn["playlistId"], "position": len(pl),
-                            "title": v.snippet.get("title"), "publishedAt": rfc3339(m.now()),
-                            "resourceId": {"kind": "youtube#video", "videoId": v.id}},
-                "contentDetails": {"videoId": v.id, "videoPublishedAt": rfc3339(v.published)}}
-        pl.append(item)
-        self.send(200, item)
-
-    def do_playlistItems_list(self) -> None:
-        m = self.server.model
-        pid = self.q.get("playlistId", "")
-        if pid == m.uploads_playlist:
-            items = m.uploads_items()
-        elif pid in m.playlists:
-            items = [i for i in m.playlists[pid]
-                     if not m.videos[i["contentDetails"]["videoId"]].deleted]
-        else:
-            raise ApiError(404, "playlistNotFound", "The playlist cannot be found.")
-        if self.q.get("videoId"):
-            items = [i for i in items if i["contentDetails"]["videoId"] == self.q["videoId"]]
-        size = min(int(self.q.get("maxResults", "5")), 50)
-        start = int(self.q.get("pageToken") or 0)
-        page: dict[str, Any] = {"kind": "youtube#playlistItemListResponse",
-                                "items": items[start:start + size],
-                                "pageInfo": {"totalResults": len(items), "resultsPerPage": size}}
-        if start + size < len(items):
-            page["nextPageToken"] = str(start + size)
-        self.send(200, page)
-
-    def do_channels_list(self) -> None:
-        m = self.server.model
-        self.send(200, {"kind": "youtube#channelListResponse", "items": [{
-            "kind": "youtube#channel", "id": m.channel_id,
-            "contentDetails": {"relatedPlaylists": {"uploads": m.uploads_playlist, "likes": ""}}}]})
-
-
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -427,10 +304,14 @@ class Server(ThreadingHTTPServer):
         self.ctx = ctx
         self.faults = Faults()
         self.chunk_puts = 0
+        self.inflight = 0
         self.hook: Callable[[str, str], None] | None = None
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client killed mid-request (tests do that on purpose) is not news
+
     def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(2.0)
+        request.settimeout(1.0)
         try:
             tls = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
@@ -450,7 +331,8 @@ class YouTubeFake:
         self.certfile, keyfile = cert_pair(folder)
         self.model = Model(folder)
         self.server = Server(self.model, server_context(self.certfile, keyfile))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     def __enter__(self) -> YouTubeFake:
         self.thread.start()
@@ -479,6 +361,12 @@ class YouTubeFake:
         path.write_text(json.dumps(self.credentials()), encoding="utf-8")
         path.chmod(0o600)
         return path
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Wait until no request is being handled (e.g. one from a client that was killed)."""
+        end = time.monotonic() + timeout
+        while self.server.inflight and time.monotonic() < end:
+            time.sleep(0.02)
 
     def live_videos(self) -> list[str]:
         with self.model.lock:

@@ -1,0 +1,422 @@
+"""`publisher run`: the service that completes embargoes, takes up deferred work and repeats releases.
+
+The state store is the truth. Jobs are derived from it at start-up and every ``poll`` seconds
+(``planned_jobs``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
+
+* ``embargo:<release>`` — a DateTrigger at the release's ``publish_at`` for its ``scheduled``
+  publications: ``Orchestrator.run`` makes them live (stage_only is False once the time has come).
+  Channels whose service flips the embargo itself (YouTube's publishAt) are confirmed the same way.
+* ``retry:<release>:<channel>`` — a DateTrigger at a ``deferred`` publication's ``retry_at``.
+* ``repeat:<release>:<n>`` — the manifest's ``repeat[n]`` rule: a CronTrigger (wall-clock, in the
+  rule's zone) or an IntervalTrigger (``every``: exact elapsed time), ending at ``until``.
+
+Misfire policy: every job has ``coalesce=True`` and ``misfire_grace_time=None``: a run that was
+due while the service was down runs once, as soon as it is back, however late, never N times.
+For repeat rules the last run is read back from the event log, so missed runs are counted across
+restarts and the ``repeat`` event says how many were folded into one. A publish time passed
+during downtime publishes at once on start-up; the state (``live``) keeps it from running twice.
+
+A repeat run re-publishes to each of the rule's channels that is live: it calls the adapter's
+``publish`` through ``Orchestrator.attempt`` with ``job.extra = {"repeat": <occurrence, ISO UTC>,
+"window": {"start", "end"} | None}``. An adapter that can re-post (a new app-feed item, a new
+WeChat article, a signage playlist entry for today's window) does so once per occurrence; any
+other adapter's idempotent ``publish`` just confirms the copy is still live. A failed repeat
+leaves the publication ``live`` and records the error. A rule with a ``window`` runs only inside
+its daily window (in the rule's zone).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+
+from publisher.config import SiteConfig
+from publisher.errors import InputError
+from publisher.models import Release, RepeatSpec
+from publisher.operations import adapters, gone_from_config, renditions_for, stored
+from publisher.orchestrator import Orchestrator, Reporter
+from publisher.store import EventRow, ReleaseRow, Store, utcnow
+
+log = logging.getLogger("publisher.scheduler")
+JobKind = Literal["embargo", "retry", "repeat"]
+BUSY_DELAY = timedelta(seconds=0.5)  # when another process holds the release's lock
+ERROR_DELAY = timedelta(seconds=30)  # after an unexpected error in a job
+AGAIN_DELAY = timedelta(seconds=5)  # before running a job again that is still wanted after it ran
+
+
+class WallClockCron(CronTrigger):
+    """A CronTrigger that fires a wall-clock time occurring twice (clocks going back) only once."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        nxt: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        while nxt is not None and previous_fire_time is not None and _wall(nxt, self.timezone) == _wall(
+                previous_fire_time, self.timezone):
+            nxt = super().get_next_fire_time(nxt, nxt)
+        return nxt
+
+
+def _wall(value: datetime, zone: Any) -> datetime:
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def every(text: str) -> timedelta:
+    m = re.fullmatch(r"(\d+)([mhdw])", text)
+    if not m:
+        raise InputError(f"repeat every '{text}' is not an interval; write e.g. 90m, 12h, 30d or 1w")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+    return timedelta(**{unit: int(m.group(1))})
+
+
+def repeat_trigger(spec: RepeatSpec) -> BaseTrigger:
+    zone = ZoneInfo(spec.timezone)
+    if spec.cron:
+        try:
+            return WallClockCron(**_cron_fields(spec.cron), timezone=zone, end_date=spec.until)
+        except ValueError as exc:
+            raise InputError(f"repeat cron '{spec.cron}': {exc}") from None
+    assert spec.every is not None
+    return IntervalTrigger(seconds=every(spec.every).total_seconds(), timezone=zone, end_date=spec.until)
+
+
+def _cron_fields(expr: str) -> dict[str, str]:
+    values = expr.split()
+    if len(values) != 5:
+        raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), got {len(values)}")
+    fields = dict(zip(("minute", "hour", "day", "month", "day_of_week"), values, strict=True))
+    fields["day_of_week"] = crontab_weekdays(fields["day_of_week"])
+    return fields
+
+
+def crontab_weekdays(text: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday) as APScheduler 3 names (it counts 0 = Monday)."""
+    if text in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for token in text.lower().split(","):
+        part, _, step = token.partition("/")
+        if part == "*":
+            lo, hi = 0, 6
+        else:
+            a, _, b = part.partition("-")
+            lo = _weekday(a)
+            hi = _weekday(b) if b else (6 if step else lo)
+            if b and hi == 0 and b.strip() == "7":
+                hi = 7
+        if not step.isdigit() and step:
+            raise ValueError(f"'{token}' has a bad step")
+        days.update(d % 7 for d in range(lo, hi + 1, int(step or 1)))
+    if not days:
+        raise ValueError(f"'{text}' names no weekday")
+    return ",".join(WEEKDAYS[d] for d in sorted(days))
+
+
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday(text: str) -> int:
+    text = text.strip()
+    if text in WEEKDAYS:
+        return WEEKDAYS.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    raise ValueError(f"'{text}' is not a weekday (0-7 or sun-sat)")
+
+
+def occurrences(trigger: BaseTrigger, after: datetime, until: datetime, cap: int = 10_000) -> list[datetime]:
+    """Fire times in (after, until], oldest first (at most ``cap``)."""
+    out: list[datetime] = []
+    t = trigger.get_next_fire_time(after, after)
+    while t is not None and t <= until and len(out) < cap:
+        out.append(t.astimezone(UTC))
+        t = trigger.get_next_fire_time(t, t)
+    return out
+
+
+def in_window(spec: RepeatSpec, at: datetime) -> bool:
+    if not spec.window:
+        return True
+    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
+    now = at.astimezone(ZoneInfo(spec.timezone)).time()
+    return start <= now < end if start < end else (now >= start or now < end)
+
+
+def window_today(spec: RepeatSpec, at: datetime) -> dict[str, str] | None:
+    """Today's window (in the rule's zone) as UTC ISO times, for adapters such as signage."""
+    if not spec.window:
+        return None
+    zone = ZoneInfo(spec.timezone)
+    day = at.astimezone(zone).date()
+    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
+    begin = datetime.combine(day, start, zone)
+    finish = datetime.combine(day if end > start else day + timedelta(days=1), end, zone)
+    return {"start": begin.astimezone(UTC).isoformat(), "end": finish.astimezone(UTC).isoformat()}
+
+
+# --- what should be scheduled, derived from the store ------------------------------------------
+@dataclass(frozen=True)
+class PlannedJob:
+    id: str
+    kind: JobKind
+    release: str
+    channels: tuple[str, ...]
+    trigger: BaseTrigger
+    next_run: datetime  # UTC; may be in the past (overdue: runs as soon as the service sees it)
+    signature: str  # changes when the job must be rebuilt
+    description: str
+    rule: int = -1
+
+
+def last_repeat(store: Store, release_id: str, rule: int) -> datetime | None:
+    q = (select(EventRow.at).where(EventRow.release_id == release_id, EventRow.action == "repeat",
+                                   EventRow.message.like(f"rule {rule}:%"))
+         .order_by(EventRow.id.desc()).limit(1))
+    with store.session() as s:
+        return s.scalars(q).first()
+
+
+def repeat_start(release: Release, created: datetime) -> datetime:
+    """Repeats count from the publish time (or from when the release was recorded, if later)."""
+    return max(release.publish_at or created, created)
+
+
+def repeating_releases(store: Store) -> list[tuple[Release, datetime]]:
+    """Releases whose manifest has a ``repeat`` rule, with the time they were first recorded."""
+    q = select(ReleaseRow.release_json, ReleaseRow.created_at).where(
+        ReleaseRow.release_json.like('%"repeat":[{%'))
+    with store.session() as s:
+        return [(Release.model_validate_json(text), created) for text, created in s.execute(q)]
+
+
+def planned_jobs(store: Store, now: datetime | None = None) -> list[PlannedJob]:
+    now = now or utcnow()
+    jobs: list[PlannedJob] = []
+    embargo: dict[str, list[tuple[str, datetime]]] = {}
+    for p in store.publications(state="scheduled"):
+        if p.publish_at is not None:
+            embargo.setdefault(p.release, []).append((p.channel, p.publish_at))
+    for rid, items in embargo.items():
+        at = min(a for _, a in items)
+        names = tuple(sorted(c for c, _ in items))
+        jobs.append(PlannedJob(f"embargo:{rid}", "embargo", rid, names, DateTrigger(at, UTC), at,
+                               f"{at.isoformat()}|{names}", "go live"))
+    for p in store.publications(state="deferred"):
+        if p.retry_at is not None:
+            jobs.append(PlannedJob(f"retry:{p.release}:{p.channel}", "retry", p.release, (p.channel,),
+                                   DateTrigger(p.retry_at, UTC), p.retry_at, p.retry_at.isoformat(),
+                                   f"retry ({p.error.splitlines()[0] if p.error else 'deferred'})"))
+    for release, created in repeating_releases(store):
+        live = {p.channel for p in store.publications(release.id, state="live")}
+        for i, spec in enumerate(release.repeat):
+            names = tuple(c for c in spec.channels if c in live)
+            if not names:
+                continue
+            trigger = repeat_trigger(spec)
+            base = last_repeat(store, release.id, i) or repeat_start(release, created)
+            first = trigger.get_next_fire_time(base, base)
+            if first is None:
+                continue
+            what = f"cron '{spec.cron}'" if spec.cron else f"every {spec.every}"
+            jobs.append(PlannedJob(f"repeat:{release.id}:{i}", "repeat", release.id, names, trigger,
+                                   first.astimezone(UTC), f"{spec.model_dump_json()}|{names}",
+                                   f"repeat, {what} ({spec.timezone})", rule=i))
+    jobs.sort(key=lambda j: (j.next_run, j.id))
+    return jobs
+
+
+# --- the service ---------------------------------------------------------------------------------
+class Service:
+    """Runs the jobs the store asks for. ``notify`` receives one line per thing done (the CLI prints)."""
+
+    def __init__(self, config: SiteConfig, store: Store, state_dir: Path, *, poll: float = 2.0,
+                 notify: Callable[[str], None] | None = None, reporter: Reporter | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.state_dir = state_dir
+        self.poll = poll
+        self.notify = notify or (lambda text: log.info("%s", text))
+        self.reporter = reporter or Reporter()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": ThreadPoolExecutor(8)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+        self._sync_lock = threading.Lock()
+        self._signatures: dict[str, str] = {}
+        self._running: set[str] = set()
+        self._not_before: dict[str, datetime] = {}
+
+    def orchestrator(self) -> Orchestrator:
+        return Orchestrator(self.config, self.store, self.state_dir, reporter=self.reporter)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.sync()
+        self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.poll, timezone=UTC), id="sync")
+        self.notify(f"service started; polling the store every {self.poll:g} s")
+
+    def stop(self, wait: bool = True) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+        self.notify("service stopped")
+
+    def serve(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT)."""
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()
+
+    def sync(self) -> None:
+        """Make the scheduler's jobs match what the store says should happen."""
+        try:
+            wanted = planned_jobs(self.store)
+        except Exception:
+            log.exception("cannot read the state store; will try again")
+            return
+        with self._sync_lock:
+            now = utcnow()
+            ids = {j.id for j in wanted}
+            for job_id in list(self._signatures):
+                if job_id not in ids:
+                    self._signatures.pop(job_id)
+                    if self.scheduler.get_job(job_id):
+                        self.scheduler.remove_job(job_id)
+            for j in wanted:
+                if j.id in self._running:
+                    continue
+                present = self.scheduler.get_job(j.id) is not None
+                if present and self._signatures.get(j.id) == j.signature:
+                    continue
+                hold = self._not_before.get(j.id)
+                start = max(j.next_run, hold) if hold and hold > now else j.next_run
+                self.scheduler.add_job(self._run, trigger=j.trigger, args=(j,), id=j.id, name=j.description,
+                                       next_run_time=start, replace_existing=True)
+                self._signatures[j.id] = j.signature
+
+    def _run(self, job: PlannedJob) -> None:
+        with self._sync_lock:
+            self._running.add(job.id)
+        try:
+            if job.kind == "embargo":
+                self._embargo(job)
+            elif job.kind == "retry":
+                self._retry(job)
+            else:
+                self._repeat(job)
+            # an embargo or retry that is still wanted after running (the channel said "not yet")
+            # is looked at again after a pause, not in a tight loop
+            self._not_before[job.id] = utcnow() + AGAIN_DELAY
+        except InputError as exc:
+            if "another publisher process" in str(exc):
+                self._not_before[job.id] = utcnow() + BUSY_DELAY
+            else:
+                self._failed(job, str(exc))
+        except Exception as exc:
+            log.exception("job %s", job.id)
+            self._failed(job, f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._sync_lock:
+                self._running.discard(job.id)
+                self._signatures.pop(job.id, None)  # re-derive it from the store at once
+            self.sync()
+
+    def _failed(self, job: PlannedJob, message: str) -> None:
+        self._not_before[job.id] = utcnow() + ERROR_DELAY
+        self.store.add_event(job.release, "error", f"{job.kind} job failed: {message}")
+        self.notify(f"{job.release}: {job.kind} failed: {message}")
+
+    def _embargo(self, job: PlannedJob) -> None:
+        orch = self.orchestrator()
+        with orch.lock(job.release):
+            release, master = stored(orch, job.release)
+            names = [p.channel for p in self.store.publications(job.release, state="scheduled")]
+            if release.publish_at and release.publish_at > utcnow():
+                return  # the time moved (an update); the next sync plans the new one
+            started = utcnow()
+            channels, missing = adapters(orch, release, names)
+            result = orch.run(release, master, channels) if channels else None
+            for name in missing:
+                gone_from_config(orch, release.id, name, "publish")
+            lag = (started - release.publish_at).total_seconds() if release.publish_at else 0.0
+            states = ", ".join(f"{r.channel} {r.state}" for r in result.results) if result else "nothing"
+            self.store.add_event(release.id, "embargo", f"publish time reached; started {lag:.2f} s "
+                                 f"after it: {states}")
+            self.notify(f"{release.id}: embargo lifted ({lag:.2f} s after the time): {states}")
+
+    def _retry(self, job: PlannedJob) -> None:
+        orch = self.orchestrator()
+        name = job.channels[0]
+        with orch.lock(job.release):
+            release, master = stored(orch, job.release)
+            pub = self.store.get_publication(job.release, name)
+            if pub is None or pub.state != "deferred":
+                return
+            channels, missing = adapters(orch, release, [name])
+            if missing:
+                gone_from_config(orch, release.id, name, "retry")
+                return
+            result = orch.run(release, master, channels)
+            for r in result.results:
+                self.notify(f"{release.id}: retried {r.channel}: {r.state} {r.error}".rstrip())
+
+    def _repeat(self, job: PlannedJob) -> None:
+        orch = self.orchestrator()
+        with orch.lock(job.release):
+            self.notify(repeat_run(orch, job.release, job.rule))
+
+
+def repeat_run(orch: Orchestrator, release_id: str, rule: int) -> str:
+    """One run of ``repeat[rule]`` (the caller holds the lock). Returns what the event log says."""
+    release, master = stored(orch, release_id)
+    if rule >= len(release.repeat):
+        return f"{release_id}: repeat rule {rule} no longer exists"
+    spec = release.repeat[rule]
+    now = orch.now()
+    with orch.store.session() as s:
+        created = s.scalar(select(ReleaseRow.created_at).where(ReleaseRow.id == release_id)) or now
+    base = last_repeat(orch.store, release_id, rule) or repeat_start(release, created)
+    due = occurrences(repeat_trigger(spec), base, now)
+    occurrence = due[-1] if due else now
+    zone = orch.config.zone
+    missed = ""
+    if len(due) > 1:
+        first, last = (f"{t.astimezone(zone):%Y-%m-%d %H:%M %Z}" for t in (due[0], due[-2]))
+        missed = (f"; {len(due) - 1} earlier run(s) were missed while the service was down "
+                  f"({first} … {last}) and were coalesced into this one")
+    head = f"rule {rule}: run for {occurrence.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+    if not in_window(spec, now):
+        message = f"{head} skipped, outside the window {spec.window} ({spec.timezone}){missed}"
+        orch.store.add_event(release_id, "repeat", message)
+        return f"{release_id}: {message}"
+    live = {p.channel: p for p in orch.store.publications(release_id, state="live")}
+    names = [c for c in spec.channels if c in live]
+    channels, missing = adapters(orch, release, names)
+    extra: dict[str, object] = {"repeat": occurrence.isoformat(), "window": window_today(spec, now)}
+    renditions = renditions_for(orch, release, master, channels) if channels else {}
+    outcome = []
+    for name, ch in channels.items():
+        r = orch.attempt(release, name, ch, "publish", renditions=renditions[name], extra=extra)
+        if r.state != "live":
+            orch.store.update_publication(release_id, name, state="live",
+                                          error=f"repeat run of {occurrence.isoformat()} failed: {r.error}")
+        outcome.append(f"{name} {'re-published' if r.state == 'live' else 'failed: ' + r.error}")
+    outcome += [f"{n} skipped (no longer in the config)" for n in missing]
+    skipped = [c for c in spec.channels if c not in live]
+    outcome += [f"{c} skipped (not live)" for c in skipped]
+    message = f"{head}: {'; '.join(outcome) or 'nothing to do'}{missed}"
+    orch.store.add_event(release_id, "repeat", message)
+    return f"{release_id}: {message}"

@@ -1,0 +1,577 @@
+"""Hostile input: generated manifests and site configs never crash publisher or reach the network,
+and a fixed catalogue of nasty inputs is refused with named messages.
+
+The generators and checkers here are shared with ``benchmarks/hostile_input.py`` (the long run,
+10 000+ examples); the suite runs a modest number of examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from publisher.config import load_config
+from publisher.contract import kinds
+from publisher.errors import InputError
+from publisher.release import load_release
+from tests.conftest import Project
+
+# --- the network guard ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[list[str]]:
+    """Every connect or name lookup in this process fails and is recorded in the yielded list.
+
+    The list, not the exception, is what tests check: code under test may swallow the error.
+    """
+    attempts: list[str] = []
+    saved: dict[tuple[Any, str], Any] = {}
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(repr(args[1:] if args and isinstance(args[0], socket.socket) else args))
+        raise OSError("network access during an offline operation (blocked by the test)")
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "create_connection"), (socket, "getaddrinfo")):
+        saved[(owner, name)] = getattr(owner, name)
+        setattr(owner, name, refuse)
+    try:
+        yield attempts
+    finally:
+        for (owner, name), value in saved.items():
+            setattr(owner, name, value)
+
+
+# --- a release folder to point generated manifests at -----------------------------------------
+
+SRT = "1\n00:00:00,500 --> 00:00:02,000\nTravel safely.\n"
+VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n出行注意安全。\n"
+
+
+def hostile_folder(root: Path, master: Path | None = None) -> Path:
+    """``root/release/`` with a master, captions, a poster, an escaping symlink, a folder, and a
+    file outside the tree. ``master`` is copied when given (needed by `check`), else a stub."""
+    folder = root / "release"
+    (folder / "subs").mkdir(parents=True, exist_ok=True)
+    if master is not None:
+        shutil.copyfile(master, folder / "master.mp4")
+    else:
+        (folder / "master.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (folder / "subs" / "en.srt").write_text(SRT, encoding="utf-8")
+    (folder / "subs" / "zh-Hant.vtt").write_text(VTT, encoding="utf-8")
+    (folder / "poster.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (root / "outside.mp4").write_bytes(b"outside")
+    with contextlib.suppress(FileExistsError):
+        (folder / "link-out").symlink_to("/etc/passwd")
+    return folder
+
+
+# --- generators -----------------------------------------------------------------------------
+
+DEEP = "[" * 3000 + "]" * 3000
+FRAGMENTS = [
+    "NO", "no", "yes", "on", "Off", "09:30", "1e3", "0x1F", "0o17", ".inf", "-.NaN", "~", "null", "",
+    "2026-12-01", "2026-12-01 10:00:00", "&a x", "*a", "!!python/object/apply:os.system ['true']",
+    "!!binary aGVsbG8=", "!foo bar", "!!str", "<<: *a", "{a: [b, {c: d}]}", "[", "]", "{", "}", "'", '"',
+    "|\n  block", ">-\n  folded", "? complex", "%YAML 1.1", "---", "...", "\t", "# comment", "- item",
+    ": ", "key: value: other", "\ufeff", "\u202e", "\x85", "\u2028", "\\", "%", "@", "`", "*", "&", "!",
+    "[0:v]drawtext=text='x'", ":force_style='Fontsize=99'", "<script>alert(1)</script>",
+    "../../etc/passwd", "/etc/passwd", "master.mp4", "subs/en.srt", "link-out", "subs", ".", "..",
+    "../outside.mp4", "subs/../master.mp4", "a" * 300, "9" * 400, "-" + "9" * 50, "1e999999",
+    "2026-13-45T25:61:61+08:00", "2026-12-01T10:00:00", "2026-12-01T10:00:00+08:00",
+    "2026-03-29T01:30:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+    "Asia/Hong_Kong", "Europe/London", "Mars/Olympus", "en", "zh-Hant", "zh-Hans", "EN", "x" * 70,
+    '"\\0"', '"\\ud800"', '"\\x07"', '"\\u202e"', "\"master\\0.mp4\"", DEEP, "{" * 500,
+    "webdav://127.0.0.1:9/x", "https://example.org/", "sftp://u@127.0.0.1:9/x", "redis://127.0.0.1:9",
+    "postgresql://u:p@127.0.0.1:9/db",
+]
+KEYS = ["id", "master", "languages", "title", "description", "captions", "thumbnail", "publish_at",
+        "timezone", "tags", "channels", "overrides", "signage", "repeat"]
+LANGS = ["en", "zh-Hant", "zh-Hans", "fr", "EN", "x", "zh-hant-HK-x"]
+PATHS = ["master.mp4", "subs/en.srt", "subs/zh-Hant.vtt", "poster.png", "../outside.mp4", "link-out",
+         "subs", "/etc/passwd", "missing.mp4", "subs/../master.mp4", "", "master\x00.mp4", "a" * 300,
+         "x/" * 2100, "./master.mp4", "~/.bashrc", "C:\\master.mp4"]
+
+scalar = st.one_of(
+    st.sampled_from(FRAGMENTS),
+    st.text(max_size=30),
+    st.integers(-(10**40), 10**40).map(str),
+    st.floats().map(repr),
+)
+junk = st.recursive(scalar, lambda c: st.lists(c, max_size=4) | st.dictionaries(scalar, c, max_size=4),
+                    max_leaves=10)
+times = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat(sep=" ")),
+    st.sampled_from(FRAGMENTS),
+)
+zones = st.one_of(st.timezones().map(str), st.sampled_from(FRAGMENTS))
+lang_map = st.dictionaries(st.sampled_from(LANGS) | scalar, st.text(max_size=40) | scalar, max_size=4)
+paths = st.sampled_from(PATHS) | scalar
+
+VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "id": st.from_regex(r"[a-z0-9-]{3,64}", fullmatch=True) | scalar,
+    "master": paths,
+    "languages": st.lists(st.sampled_from(LANGS) | scalar, max_size=4),
+    "title": lang_map,
+    "description": lang_map,
+    "captions": st.dictionaries(st.sampled_from(LANGS), paths, max_size=3),
+    "thumbnail": paths,
+    "publish_at": times,
+    "timezone": zones,
+    "tags": st.lists(scalar, max_size=4),
+    "channels": st.lists(scalar, max_size=3),
+    "overrides": st.dictionaries(scalar, st.dictionaries(scalar, junk, max_size=3) | junk, max_size=2),
+    "signage": st.fixed_dictionaries({}, optional={"start": times, "end": times,
+                                                   "sites": st.lists(scalar, max_size=3)}) | junk,
+    "repeat": st.lists(st.fixed_dictionaries({"channels": st.lists(scalar, max_size=2)}, optional={
+        "cron": scalar, "every": st.from_regex(r"\d{1,30}[mhdwx]", fullmatch=True) | scalar,
+        "timezone": zones, "until": times, "window": scalar}) | junk, max_size=2),
+}
+VALID: dict[str, Any] = {
+    "id": "hostile-input-test", "master": "master.mp4", "languages": ["en", "zh-Hant"],
+    "title": {"en": "Consular Protection", "zh-Hant": "領事保護"},
+    "captions": {"en": "subs/en.srt", "zh-Hant": "subs/zh-Hant.vtt"}, "thumbnail": "poster.png",
+}
+
+
+def _render_raw(data: dict[str, Any]) -> str:
+    """Top-level keys with unquoted values, so fragments are read as YAML syntax."""
+    lines = []
+    for key, value in data.items():
+        text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True,
+                                                                   allow_unicode=True).strip()
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def document(draw: Any, values: dict[str, st.SearchStrategy[Any]], valid: dict[str, Any],
+             keys: list[str]) -> bytes:
+    """A YAML document as bytes: mostly-valid mappings with junk mixed in, rendered safely or raw,
+    then maybe mutated at the text or byte level."""
+    data: dict[str, Any] = {}
+    for key in keys:
+        choice = draw(st.integers(0, 3))
+        if choice == 0 and key in valid:
+            data[key] = valid[key]
+        elif choice in (1, 2):
+            data[key] = draw(values[key])
+    data.update(draw(st.dictionaries(scalar, junk, max_size=2)))
+    style = draw(st.integers(0, 2))
+    try:
+        text = yaml.safe_dump(data, allow_unicode=draw(st.booleans())) if style == 0 else _render_raw(data)
+    except yaml.YAMLError:
+        text = _render_raw(data)
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(FRAGMENTS) | st.text(max_size=10)) + text[at:]
+    if draw(st.integers(0, 9)) == 0:
+        text = draw(st.sampled_from(FRAGMENTS) | st.text(max_size=200))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+    raw = text.encode(encoding, errors="replace")
+    if draw(st.integers(0, 9)) == 0:
+        raw += draw(st.binary(max_size=64))
+    return raw
+
+
+manifests = document(VALUES, VALID, KEYS)
+
+
+def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
+    option_keys = sorted({f for cls in kinds().values() for f in cls.Options.model_fields})
+    option_values = st.one_of(
+        st.sampled_from(["webdav://127.0.0.1:9/x", "webdavs://127.0.0.1:9/x", "sftp://u@127.0.0.1:9/x",
+                         "https://127.0.0.1:9/", "http://example.org/v/", "www", "../www", "/etc",
+                         "secrets/yt.json", "PUBLISHER_TEST_ENV", "wx0123456789abcdef", "30", "-1"]),
+        st.lists(scalar, max_size=3), junk)
+    block = st.fixed_dictionaries(
+        {"kind": st.sampled_from(sorted(kinds())) | scalar},
+        optional={k: option_values for k in option_keys})
+    values: dict[str, st.SearchStrategy[Any]] = {
+        "timezone": zones, "store": scalar | st.just("sqlite:////nonexistent/dir/x.db"),
+        "cache_dir": paths, "broker": scalar, "require_approval": scalar,
+        "concurrency": scalar, "retry": st.dictionaries(
+            st.sampled_from(["attempts", "base_seconds", "max_seconds", "defer_minutes"]) | scalar, scalar,
+            max_size=4) | junk,
+        "channels": st.dictionaries(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True) | scalar,
+                                    block | junk, max_size=3) | junk,
+    }
+    return values, list(values)
+
+
+CONFIG_VALUES, CONFIG_KEYS = _config_values()
+CONFIG_VALID: dict[str, Any] = {"channels": {"web": {"kind": "website", "target": "www",
+                                                     "public_url": "https://www.example.gov.hk/v/"}}}
+configs = document(CONFIG_VALUES, CONFIG_VALID, CONFIG_KEYS)
+
+
+# --- one example each -----------------------------------------------------------------------
+
+
+def try_manifest(folder: Path, raw: bytes) -> str:
+    """Load ``raw`` as a manifest in ``folder``: "accepted" or "refused"; anything else fails."""
+    path = folder / "release.yaml"
+    path.write_bytes(raw)
+    with no_network() as attempts:
+        try:
+            load_release(path)
+            outcome = "accepted"
+        except InputError as exc:
+            assert str(exc).strip(), "an InputError without a message"
+            assert str(path) in str(exc), f"message does not name the file: {exc}"
+            outcome = "refused"
+    assert not attempts, f"load_release touched the network: {attempts}"
+    return outcome
+
+
+def try_config(folder: Path, raw: bytes) -> str:
+    path = folder / "publisher.yaml"
+    path.write_bytes(raw)
+    with no_network() as attempts:
+        try:
+            load_config(path)
+            outcome = "accepted"
+        except InputError as exc:
+            assert str(exc).strip(), "an InputError without a message"
+            outcome = "refused"
+    assert not attempts, f"load_config touched the network: {attempts}"
+    return outcome
+
+
+def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
+    """`publisher check` in-process: exit 0, or exit 2 with a clean message; no network, no state."""
+    from typer.testing import CliRunner
+
+    from publisher.cli import app
+
+    folder = root / "release"
+    (folder / "release.yaml").write_bytes(manifest)
+    cfg = root / "publisher.yaml"
+    if config is None:
+        cfg.write_text(yaml.safe_dump({"channels": {"web": {
+            "kind": "website", "target": str(root / "www"), "public_url": "https://example.gov.hk/v/"}}}),
+            encoding="utf-8")
+    else:
+        cfg.write_bytes(config)
+    state = root / "state"
+    shutil.rmtree(state, ignore_errors=True)
+    with no_network() as attempts:
+        result = CliRunner().invoke(app, ["check", str(folder / "release.yaml")], catch_exceptions=True,
+                                    env={"PUBLISHER_CONFIG": str(cfg), "PUBLISHER_HOME": str(state)})
+    assert not attempts, f"check touched the network: {attempts}"
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"check raised {type(result.exception).__name__}: {result.exception}\n"
+                             f"{result.output}") from result.exception
+    assert result.exit_code in (0, 2), f"exit {result.exit_code}: {result.output}"
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert "error:" in result.output, result.output
+    assert not (state / "state.db").exists(), "check created the state store"
+    assert not (root / "www").exists(), "check wrote to the website target"
+    return "accepted" if result.exit_code == 0 else "refused"
+
+
+# --- generated examples ---------------------------------------------------------------------
+
+FUZZ = settings(max_examples=200, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module")
+def stub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hostile_folder(tmp_path_factory.mktemp("hostile"))
+
+
+@FUZZ
+@given(raw=manifests)
+def test_generated_manifests_never_crash(stub_folder: Path, raw: bytes) -> None:
+    try_manifest(stub_folder, raw)
+
+
+@FUZZ
+@given(raw=configs)
+def test_generated_configs_never_crash(stub_folder: Path, raw: bytes) -> None:
+    try_config(stub_folder.parent, raw)
+
+
+@pytest.fixture(scope="module")
+def check_root(tmp_path_factory: pytest.TempPathFactory, master_file: Path) -> Path:
+    root = tmp_path_factory.mktemp("hostile-check")
+    hostile_folder(root, master_file)
+    return root
+
+
+@settings(FUZZ, max_examples=40)
+@given(manifest=manifests, config=st.none() | configs)
+def test_generated_input_through_check_cli(check_root: Path, manifest: bytes, config: bytes | None) -> None:
+    try_check(check_root, manifest, config)
+
+
+def test_valid_manifest_is_accepted(stub_folder: Path) -> None:
+    """The generators' valid base really is valid, so the fuzzing reaches past the parser."""
+    assert try_manifest(stub_folder, yaml.safe_dump(VALID, allow_unicode=True).encode()) == "accepted"
+
+
+# --- the fixed catalogue --------------------------------------------------------------------
+
+
+def _set(key: str, value: Any) -> Callable[[Project], None]:
+    def change(proj: Project) -> None:
+        target = proj.manifest
+        *parents, last = key.split(".")
+        for p in parents:
+            target = target[p]
+        target[last] = value
+    return change
+
+
+def _outside_master(proj: Project) -> None:
+    (proj.root / "outside.mp4").write_bytes((proj.manifest_path.parent / "master.mp4").read_bytes())
+    proj.manifest["master"] = "../outside.mp4"
+
+
+def _symlink_caption(proj: Project) -> None:
+    secret = proj.root / "not-for-publishing.srt"
+    secret.write_text(SRT, encoding="utf-8")
+    link = proj.manifest_path.parent / "subs" / "en.srt"
+    link.unlink()
+    link.symlink_to(secret)
+
+
+def _giant_caption(proj: Project) -> None:
+    cue = "{n}\n00:00:00,500 --> 00:00:02,000\nTravel safely. 出行注意安全。\n\n"
+    text = "".join(cue.format(n=i) for i in range(1, 110_000))
+    (proj.manifest_path.parent / "subs" / "en.srt").write_text(text, encoding="utf-8")
+
+
+def _binary_caption(proj: Project) -> None:
+    (proj.manifest_path.parent / "subs" / "en.srt").write_bytes(
+        (proj.manifest_path.parent / "poster.png").read_bytes())
+
+
+def _big5_caption(proj: Project) -> None:
+    (proj.manifest_path.parent / "subs" / "zh-Hant.vtt").write_bytes(
+        "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n出行注意安全，如需協助請致電入境事務處。\n".encode("big5"))
+
+
+def _fifo_caption(proj: Project) -> None:
+    path = proj.manifest_path.parent / "subs" / "en.srt"
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _dir_caption(proj: Project) -> None:
+    path = proj.manifest_path.parent / "subs" / "en.srt"
+    path.unlink()
+    path.mkdir()
+
+
+def _in_zone(zone: str, when: str) -> Callable[[Project], None]:
+    def change(proj: Project) -> None:
+        proj.manifest["timezone"] = zone
+        proj.manifest["publish_at"] = when
+    return change
+
+
+CATALOGUE: list[tuple[str, Callable[[Project], None], str, str]] = [
+    # (id, change, field named in the message, words of the message)
+    ("path-traversal", _outside_master, "master", "leads outside the manifest's folder"),
+    ("absolute-path", _set("captions.en", "/etc/passwd"), "captions.en", "is an absolute path"),
+    ("symlink-escape", _symlink_caption, "captions.en", "leads outside the manifest's folder"),
+    ("giant-caption", _giant_caption, "captions.en", "over the 5 MB limit"),
+    ("binary-caption", _binary_caption, "captions.en", "not UTF-8"),
+    ("big5-caption", _big5_caption, "captions.zh-Hant", "looks like Big5"),
+    ("fifo-caption", _fifo_caption, "captions.en", "is not a regular file"),
+    ("folder-caption", _dir_caption, "captions.en", "is not a regular file"),
+    ("nul-in-path", _set("master", "master\x00.mp4"), "master", "master"),
+    ("overlong-path", _set("thumbnail", "p" * 5000 + ".png"), "thumbnail", "thumbnail"),
+    ("title-control-char", _set("title.en", "Consular\x07Protection"), "title.en", "control character U+0007"),
+    ("title-bidi-override", _set("title.en", "Consular \u202eProtection"), "title.en",
+     "control character U+202E"),
+    ("title-escape-sequence", _set("title.zh-Hant", "領事\x1b[31m保護"), "title.zh-Hant", "U+001B"),
+    ("title-lone-surrogate", _set("title.en", "Consular \ud800"), "title.en", "title.en"),
+    ("zone-less-time", _set("publish_at", "2026-12-01T10:00:00"), "publish_at", "has no time zone"),
+    ("date-without-time", _set("publish_at", "2026-12-01"), "publish_at", "has no time of day"),
+    ("impossible-date", _set("publish_at", "2026-02-30T10:00:00+08:00"), "publish_at",
+     "is not a date and time"),
+    ("impossible-hour", _set("publish_at", "2026-12-01T25:00:00+08:00"), "publish_at",
+     "is not a date and time"),
+    ("time-out-of-range", _set("publish_at", "9999-12-31T23:59:59-14:00"), "publish_at", "publish_at"),
+    ("time-before-year-1", _set("publish_at", "0001-01-01T00:00:00+14:00"), "publish_at", "publish_at"),
+    ("dst-gap", _in_zone("Europe/London", "2026-03-29T01:30:00"), "publish_at", "does not exist"),
+    ("dst-overlap", _in_zone("Europe/London", "2026-10-25T01:30:00"), "publish_at", "occurs twice"),
+    ("offset-disagrees-with-zone", _in_zone("Asia/Hong_Kong", "2026-12-01T10:00:00+09:00"), "publish_at",
+     "disagrees with timezone"),
+    ("unknown-zone", _in_zone("Asia/Kowloon", "2026-12-01T10:00:00"), "timezone", "unknown time zone"),
+    ("zone-traversal", _in_zone("../../../etc/passwd", "2026-12-01T10:00:00"), "timezone",
+     "unknown time zone"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [pytest.param(c, f, w, id=i) for i, c, f, w in CATALOGUE])
+def test_catalogue_is_refused_with_named_message(project: Callable[[], Project], cli: Any,
+                                                 change: Callable[[Project], None], field: str,
+                                                 words: str) -> None:
+    proj = project()
+    target = proj.root / "www"
+    proj.add_channel("web", {"kind": "website", "target": str(target),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    change(proj)
+    proj.write()
+    with no_network() as attempts:
+        result = cli(proj, "check", proj.manifest_path)
+        released = cli(proj, "release", proj.manifest_path)
+    assert not attempts
+    for r in (result, released):
+        assert r.exit_code == 2, r.output
+        assert "Traceback" not in r.output
+        assert "error:" in r.output
+        assert field in r.output and words in r.output, r.output
+        assert str(proj.manifest_path.parent) in r.output  # names the file
+    assert not target.exists()
+    assert not (proj.state_dir / "state.db").exists() or _no_publications(proj.state_dir / "state.db")
+
+
+def _no_publications(db: Path) -> bool:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        return "publications" not in tables or conn.execute("select count(*) from publications").fetchone()[0] == 0
+
+
+RAW_CATALOGUE: list[tuple[str, str, str]] = [
+    # (id, manifest text, words of the message)
+    ("deep-nesting", "id: deep-nesting\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\ntags: "
+     + DEEP + "\n", "release.yaml"),
+    ("billion-laughs", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nid: laughs\n", "anchors and aliases"),
+    ("python-tag", "id: python-tag\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\n"
+     "tags: !!python/object/apply:os.system ['touch PWNED']\n", "tags"),
+    ("custom-tag", "id: custom-tag\nmaster: !include /etc/passwd\nlanguages: [en]\ntitle: {en: x}\n",
+     "YAML tag !include is not supported"),
+    ("duplicate-key", "id: dup-key\nid: dup-key-2\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\n",
+     "duplicate key 'id'"),
+    ("merge-key", "base: &b {en: x}\nid: merge-key\nmaster: master.mp4\nlanguages: [en]\n"
+     "title: {<<: *b}\n", "not supported"),
+    ("huge-file", "id: huge\n" + "# padding\n" * 120_000, "larger than 1 MB"),
+    ("not-utf8", "id: caf\xe9\n", "not UTF-8"),
+    ("not-a-mapping", "- just\n- a list\n", "must be a mapping"),
+    ("syntax-error", "id: [unclosed\nmaster: x\n", "not valid YAML"),
+    ("huge-number-id", "id: " + "9" * 5000 + "\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\n", "id"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), [pytest.param(t, w, id=i) for i, t, w in RAW_CATALOGUE])
+def test_raw_catalogue_is_refused(stub_folder: Path, text: str, words: str) -> None:
+    path = stub_folder / "release.yaml"
+    path.write_bytes(text.encode("latin-1") if "\xe9" in text else text.encode("utf-8"))
+    with no_network() as attempts, pytest.raises(InputError) as caught:
+        load_release(path)
+    assert not attempts
+    assert words in str(caught.value), str(caught.value)
+    assert str(path) in str(caught.value)
+    assert not (stub_folder / "PWNED").exists() and not Path("PWNED").exists()
+
+
+def test_yaml_look_alikes_stay_text(stub_folder: Path) -> None:
+    text = ("id: look-alikes\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: NO}\n"
+            "description: {en: 09:30}\ntags: [1e3, 2026-12-01, 'yes', ~x]\n")
+    (stub_folder / "release.yaml").write_text(text, encoding="utf-8")
+    rel = load_release(stub_folder / "release.yaml")
+    assert rel.title == {"en": "NO"} and rel.description == {"en": "09:30"}
+    assert rel.tags == ["1e3", "2026-12-01", "yes", "~x"]
+
+
+# --- HTML in titles and filter syntax in subtitles, through a real release ----------------------
+
+HTML_TITLE = '<script>alert("pwned")</script> & <b>Consular</b>'
+HTML_DESCRIPTION = "<img src=x onerror=alert(1)> </script><!-- \u2028 line"
+FILTER_SRT = """1
+00:00:00,500 --> 00:00:02,000
+[0:v]drawtext=text='PWNED':fontsize=300[v];[v]null
+
+2
+00:00:02,200 --> 00:00:03,500
+,subtitles=/etc/passwd:force_style='Fontsize=300' %{pts} \\'; $(touch PWNED)
+"""
+FILTER_NAME = "subs/en [0:v]drawtext=text='x';,:force_style=%{pts}.srt"
+
+
+def _gray_frame(path: Path, at: float, size: str = "640x360") -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1", "-vf",
+         f"scale={size.replace('x', ':')},format=gray", "-f", "rawvideo", "-"],
+        check=True, capture_output=True, timeout=60).stdout
+
+
+def _mean_diff(a: bytes, b: bytes) -> float:
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / max(1, len(a))
+
+
+def test_html_and_filter_syntax_pass_through_as_text(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    folder = proj.manifest_path.parent
+    (folder / FILTER_NAME).write_text(FILTER_SRT, encoding="utf-8")
+    proj.manifest["captions"]["en"] = FILTER_NAME
+    proj.manifest["title"]["en"] = HTML_TITLE
+    proj.manifest["description"]["en"] = HTML_DESCRIPTION
+    web, screens = proj.root / "www", proj.root / "screens"
+    proj.add_channel("web", {"kind": "website", "target": str(web),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.add_channel("hall", {"kind": "signage", "target": str(screens), "sites": ["hall-a"],
+                              "language": "en"})
+    proj.write()
+    result = cli(proj, "release", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    rid = proj.manifest["id"]
+
+    pages = [web / rid / "index.html", web / "index.html"]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "<script>alert" not in html and "<img src=x" not in html and "<b>Consular" not in html, page
+        assert "</script><!--" not in html
+    player = pages[0].read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(" in player and "&amp;" in player
+    assert "&lt;img src=x onerror=alert(1)&gt;" in player
+    assert player.count("</script>") == player.count("<script")  # the JSON-LD cannot be closed early
+
+    clip = screens / "hall-a" / f"{rid}.mp4"
+    assert clip.is_file()
+    decode = subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", str(clip), "-f", "null", "-"],
+                            capture_output=True, text=True, timeout=120)
+    assert decode.returncode == 0 and not decode.stderr.strip(), decode.stderr
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,width,height",
+                            "-of", "csv=p=0", str(clip)], capture_output=True, text=True, check=True)
+    video_streams = [line for line in probe.stdout.splitlines() if line.startswith("video")]
+    assert video_streams == ["video,640,360"], probe.stdout
+    # The cue text was burned in as text: the lower band differs from the master while a cue is up,
+    # the upper band (where a 300-px "PWNED" from an interpreted drawtext would land) does not.
+    master = folder / "master.mp4"
+    burned, plain = _gray_frame(clip, 1.2), _gray_frame(master, 1.2)
+    band = 640 * 90
+    lower = _mean_diff(burned[-band:], plain[-band:])
+    upper = _mean_diff(burned[:band], plain[:band])
+    assert lower > 2 * upper + 1, (lower, upper)
+    assert not (folder / "PWNED").exists() and not Path("PWNED").exists()
+
+
+def test_check_of_filter_syntax_is_offline_and_writes_nothing(tmp_path: Path, master_file: Path) -> None:
+    root = tmp_path
+    folder = hostile_folder(root, master_file)
+    (folder / FILTER_NAME).write_text(FILTER_SRT, encoding="utf-8")
+    manifest = dict(VALID, captions={"en": FILTER_NAME}, title={"en": HTML_TITLE, "zh-Hant": "領事保護"})
+    assert try_check(root, yaml.safe_dump(manifest, allow_unicode=True).encode(), None) == "accepted"

@@ -1,0 +1,204 @@
+"""youtube channel under faults: 5xx and resets on chunks, lost answers, expired tokens and
+sessions, quota exhaustion (deferred, then done the next Pacific day), rejections."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from channels._youtube_quota import PACIFIC
+from publisher.contract import Job, Journal
+from publisher.errors import RateLimited, Rejected, Transient
+from tests.fakes import youtube_run as run
+from tests.fakes.youtube_server import YouTubeFake
+from tests.test_youtube import assert_complete, job, options
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[YouTubeFake]:
+    with YouTubeFake(tmp_path / "fake") as f:
+        yield f
+
+
+@pytest.fixture
+def media(tmp_path: Path, master_file: Path) -> Path:
+    folder = tmp_path / "rel"
+    run.prepare(folder, master_file)
+    return folder
+
+
+def statuses(fake: YouTubeFake, name: str = "chunk") -> list[int]:
+    return [s for c, s in fake.model.log if c == name]
+
+
+def test_5xx_on_a_chunk_resumes_the_same_session(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.status = {2: 503, 3: 500}
+    ch = run.channel(media, options(fake, media))
+    j = job(media)
+    outcome, attempts = run.publish_until_done(ch, j)
+    assert attempts == 3
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1  # one session, never a second video
+    # after each 5xx, publisher asked the session where it stood (308) before sending again
+    assert statuses(fake) == [308, 503, 308, 500, 308, 308, 308, 201]
+
+
+def test_reset_mid_body_continues_from_the_servers_range(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.reset = {2}  # half of a 512 KiB chunk arrives: the server keeps 256 KiB of it
+    ch = run.channel(media, options(fake, media, chunk_mib=0.5))
+    outcome, attempts = run.publish_until_done(ch, job(media))
+    assert attempts == 2
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1
+
+
+def test_lost_answer_to_the_last_chunk_is_not_uploaded_again(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.drop_response = {4}
+    ch = run.channel(media, options(fake, media))
+    outcome, attempts = run.publish_until_done(ch, job(media))
+    assert attempts == 2
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1 and fake.calls("channels.list") == 0
+
+
+def test_token_expires_mid_upload(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.expire_token = {3}
+    ch = run.channel(media, options(fake, media))
+    outcome = ch.publish(job(media))  # refreshed once and carried on, no retry by the core
+    assert_complete(fake, media, outcome.remote_id)
+    assert statuses(fake, "token") == [200, 200]
+    assert statuses(fake) == [308, 308, 401, 308, 308, 201]
+
+
+@pytest.mark.parametrize("gone", [404, 410])
+def test_expired_session_starts_again_after_looking_for_the_video(
+        fake: YouTubeFake, media: Path, gone: int) -> None:
+    fake.faults.session_gone = {3: gone}
+    ch = run.channel(media, options(fake, media))
+    outcome, attempts = run.publish_until_done(ch, job(media))
+    assert attempts == 2
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 2 and fake.calls("channels.list") == 1
+    assert fake.calls("playlistItems.list") == 1
+
+
+def test_finished_upload_behind_an_expired_session_is_found(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.drop_response = {4}  # the video is complete, the answer lost...
+    ch = run.channel(media, options(fake, media))
+    j = job(media)
+    with pytest.raises(Transient):
+        ch.publish(j)
+    for s in fake.model.sessions.values():  # ...and the session expires before the rerun
+        s.gone = 410
+    outcome, _ = run.publish_until_done(ch, j)
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1 and fake.calls("channels.list") == 1
+
+
+def test_a_5xx_on_captions_never_repeats_the_upload(fake: YouTubeFake, media: Path) -> None:
+    fake.faults.api = {"captions.insert": [503], "thumbnails.set": [502]}
+    ch = run.channel(media, options(fake, media))
+    outcome, attempts = run.publish_until_done(ch, job(media))
+    assert attempts == 3
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1 and fake.calls("chunk") == 4
+
+
+def test_caption_inserted_by_a_run_that_died_is_not_duplicated(fake: YouTubeFake, media: Path) -> None:
+    ch = run.channel(media, options(fake, media))
+    j = job(media)
+    ch.publish(j)
+    captions = j.journal.get("captions")
+    del captions["zh-Hant"]
+    j.journal.put("captions", captions)  # as if killed between captions.insert and its record
+    ch.publish(j)
+    assert statuses(fake, "captions.insert")[-1] == 409
+    assert_complete(fake, media, j.journal.get("video_id"))
+
+
+def clock(start: datetime) -> list[datetime]:
+    return [start]
+
+
+def test_budget_shortfall_defers_until_pacific_midnight_then_completes(
+        fake: YouTubeFake, media: Path) -> None:
+    ch = run.channel(media, options(fake, media, quota={"daily_units": 1000}))
+    now = [datetime(2026, 11, 27, 12, 0, tzinfo=UTC)]
+    j = job(media, now=lambda: now[0])
+    with pytest.raises(RateLimited) as err:
+        ch.publish(j)
+    assert err.value.exit_code == 75
+    assert err.value.retry_at == datetime(2026, 11, 28, 0, 0, tzinfo=PACIFIC)
+    assert "1000" in str(err.value)
+    assert statuses(fake, "captions.insert") == [200, 200]  # the third did not fit: never sent
+    now[0] = datetime(2026, 11, 28, 8, 1, tzinfo=UTC)  # 00:01 in Los Angeles
+    outcome = ch.publish(j)
+    assert_complete(fake, media, outcome.remote_id)
+    assert fake.calls("videos.insert") == 1
+
+
+def test_quota_exceeded_from_youtube_defers_and_stops_calling(fake: YouTubeFake, media: Path) -> None:
+    fake.model.unit_limit = 1000
+    ch = run.channel(media, options(fake, media))
+    now = [datetime(2026, 11, 27, 12, 0, tzinfo=UTC)]
+    j = job(media, now=lambda: now[0])
+    with pytest.raises(RateLimited) as err:
+        ch.publish(j)
+    assert err.value.retry_at is not None and err.value.retry_at.astimezone(PACIFIC).hour == 0
+    assert statuses(fake, "captions.insert") == [200, 200, 403]
+    calls = len(fake.model.log)
+    with pytest.raises(RateLimited):  # same day: the ledger knows, YouTube is not asked again
+        ch.publish(j)
+    assert len(fake.model.log) == calls
+    fake.model.next_day()
+    now[0] += timedelta(days=1)
+    outcome = ch.publish(j)
+    assert_complete(fake, media, outcome.remote_id)
+
+
+def test_upload_bucket_is_separate(fake: YouTubeFake, media: Path) -> None:
+    fake.model.upload_limit = 0
+    ch = run.channel(media, options(fake, media))
+    with pytest.raises(RateLimited, match="quota"):
+        ch.publish(job(media))
+    assert fake.calls("chunk") == 0
+    ledger = json.loads((media / "state" / "_quota" / "immd-youtube.json").read_text())
+    assert ledger["uploads"] == 100 and ledger["units"] < 10
+
+
+def test_shared_quota_pool(fake: YouTubeFake, media: Path) -> None:
+    opts = options(fake, media, quota={"daily_units": 1800}, quota_pool="gcp-hk")
+    first = run.channel(media, opts, name="immd-youtube")
+    first.publish(job(media))  # 1301 units
+    second = run.channel(media, opts, name="ocmfa-youtube")
+    with pytest.raises(RateLimited, match="gcp-hk"):
+        second.publish(Job(release=run.release(media), journal=Journal(),
+                           renditions=run.renditions(media)))
+    assert statuses(fake, "captions.insert") == [200] * 4  # 1301 + 400 fits, one more would not
+    ledger = json.loads((media / "state" / "_quota" / "gcp-hk.json").read_text())
+    assert ledger["units"] == 1701 and ledger["uploads"] == 2
+    assert not (media / "state" / "_quota" / "immd-youtube.json").exists()
+
+
+def test_upload_limit_is_a_rejection_with_youtubes_message(fake: YouTubeFake, media: Path) -> None:
+    fake.model.channel_upload_cap = 0
+    ch = run.channel(media, options(fake, media))
+    with pytest.raises(Rejected, match="exceeded the number of videos"):
+        ch.publish(job(media))
+
+
+def test_forbidden_thumbnail_is_a_rejection_but_keeps_the_video(fake: YouTubeFake, media: Path) -> None:
+    fake.model.custom_thumbnails = False
+    ch = run.channel(media, options(fake, media))
+    j = job(media)
+    with pytest.raises(Rejected, match="custom video thumbnails"):
+        ch.publish(j)
+    vid = j.journal.get("video_id")
+    assert vid and fake.live_videos() == [vid]
+    fake.model.custom_thumbnails = True
+    assert ch.publish(j).remote_id == vid
+    assert_complete(fake, media, vid)

@@ -280,7 +280,8 @@ class WeChatAPI:
             if str(item.get("article_id")) in exclude:
                 continue
             for n in item.get("content", {}).get("news_item", []):
-                if n.get("thumb_media_id") == thumb_id and not n.get("is_deleted"):
+                # the docs spell it is_deleted, SDKs is_delete: accept both
+                if n.get("thumb_media_id") == thumb_id and not (n.get("is_deleted") or n.get("is_delete")):
                     return str(item["article_id"]), str(n.get("url", ""))
         return "", ""
 

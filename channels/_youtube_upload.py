@@ -35,6 +35,14 @@ MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".w
         ".mkv": "video/x-matroska"}
 
 
+class YouTubeRejected(Rejected):
+    """A refusal, with YouTube's reason code (e.g. ``captionExists``) for the adapter to match on."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Api:
     """One authorised YouTube Data API client for one channel."""
 
@@ -112,7 +120,7 @@ class Api:
                              "(the sign-in needs the youtube.force-ssl scope).")
         if status == 404:
             return NotFound(text)
-        return Rejected(text)
+        return YouTubeRejected(text, reason)
 
     def transport(self, e: BaseException, what: str) -> ChannelError:
         if isinstance(e, ssl.SSLCertVerificationError):

@@ -11,9 +11,12 @@ name and renamed. Items whose ``end`` has passed drop out whenever a site is wri
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +26,9 @@ from channels.targets import (
     Target,
     TargetOptions,
     join,
-    new_staging,
     open_target,
     parse_sums,
+    random_name,
     sums_text,
     write_atomic,
 )
@@ -102,6 +105,19 @@ class Signage(Channel):
     def _target(self) -> Target:
         return open_target(self.options, config_dir=self.config_dir, channel=self.name)
 
+    @contextmanager
+    def _writing(self) -> Iterator[Target]:
+        """The target, with this machine's other publisher processes kept out of the playlists
+        (each change reads, edits and rewrites them)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state_dir / "playlists.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._target() as t:
+                yield t
+        finally:
+            os.close(fd)  # releases the lock
+
     def _item(self, job: Job, r: Rendition) -> Item:
         release, lang = job.release, self._language(job.release)
         return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
@@ -165,7 +181,7 @@ class Signage(Channel):
             raise Rejected(f"signage.end ({item['end']}) has passed; change it in the manifest "
                            "or leave this channel out")
         sites = self._sites(job.release)
-        with self._target() as t:
+        with self._writing() as t:
             todo = [s for s in sites if (j.get("live") or {}).get(s) != item]
             staged: dict[str, str] = dict(j.get("staged") or {})
             for site in todo:  # the slow part: a verified copy per site in the private staging area
@@ -174,9 +190,11 @@ class Signage(Channel):
                     continue
                 staging = j.get("staging")
                 if not staging or not t.exists(staging):
-                    staging = new_staging(t)
-                    j.put("staging", staging)
+                    staging = join(t.staging_root, random_name())
+                    j.put("staging", staging)  # named first: a crash leaves a folder we know
                     staged = {}
+                    t.mkdir(t.staging_root, private=True)
+                    t.mkdir(staging, private=True)
                 tmp = join(staging, f"{site}.mp4")
                 t.put_file(r.main_path, tmp)
                 if t.sha256(tmp) != item["sha256"]:
@@ -232,7 +250,7 @@ class Signage(Channel):
         return self.publish(job)
 
     def withdraw(self, job: Job) -> Outcome:
-        with self._target() as t:
+        with self._writing() as t:
             for site in self.options.sites:
                 self._remove(t, job, site)
             if job.journal.get("staging"):
@@ -242,10 +260,13 @@ class Signage(Channel):
         job.journal.put("withdrawn", True)
         return Outcome(state="withdrawn")
 
+    def housekeeping(self, now: datetime) -> list[str]:
+        return self.prune(now)
+
     def prune(self, now: datetime) -> list[str]:
         """Drop ended items from every site's playlist (and their files); return 'site/file' gone."""
         gone = []
-        with self._target() as t:
+        with self._writing() as t:
             for site in self.options.sites:
                 items = self.read_playlist(t, site)
                 ended = [i for i in items if _ended(i, now)]

@@ -15,17 +15,16 @@ import errno
 import hashlib
 import os
 import secrets
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from publisher.contract import Journal, env_secret, read_secret_file
 from publisher.errors import AuthError, ChannelError, NotFound, Rejected, Transient
+from publisher.models import Problem
 
 CHUNK = 1 << 20
 STAGING_DIR = ".publisher-staging"
@@ -61,8 +60,13 @@ class TargetOptions(BaseModel):
             parts = urlsplit(self.target)
             if not parts.hostname:
                 raise ValueError(f"target {self.target!r} has no host name")
+            if parts.password is not None:
+                raise ValueError("target must not contain a password; name an environment variable "
+                                 "in password_env instead")
             if self.staging and not self.staging.startswith("/"):
                 raise ValueError("staging must be an absolute path on the same server, e.g. /private/staging")
+        if self.scheme in ("webdav", "webdavs") and self.password_env and not self.username:
+            raise ValueError("password_env is set but username is not")
         if self.scheme == "sftp":
             if not urlsplit(self.target).username:
                 raise ValueError("sftp target needs a user: sftp://user@host[:port]/path")
@@ -71,8 +75,28 @@ class TargetOptions(BaseModel):
         return self
 
 
+def target_problems(options: TargetOptions, config_dir: Path, channel: str) -> list[Problem]:
+    """Offline checks: every local file the options name must exist."""
+    problems = []
+    for field in ("key_file", "known_hosts", "ca_bundle"):
+        value = getattr(options, field)
+        path = Path(os.path.expanduser(value)) if value else None
+        if path is not None and not path.is_absolute():
+            path = config_dir / path
+        if path is not None and not path.is_file():
+            problems.append(Problem(file=f"channel {channel}", field=field, message=f"{path} does not exist",
+                                    fix=f"create it or correct {field}"))
+    return problems
+
+
 class Target(ABC):
-    """One place files go. Not thread-safe; ``close`` when done."""
+    """One place files go. Not thread-safe; ``close`` when done (or use it as a context manager).
+
+    ``put_file``/``put_bytes`` create parent folders; ``get_bytes`` and ``sha256`` (streamed
+    read-back) raise ``NotFound``; ``move`` is an atomic rename on the target that replaces a file
+    (not a non-empty folder); ``delete`` removes a file or a tree, a missing one is fine;
+    ``mkdir(private=True)`` makes it 0700 where the target has permissions (not WebDAV).
+    """
 
     #: where staged releases are built (a remote path, relative or absolute)
     staging_root: str = STAGING_DIR
@@ -160,93 +184,6 @@ def os_error(e: OSError, what: str) -> ChannelError:
     return Transient(f"{what}: {e.strerror or e}")
 
 
-# --- folder ---------------------------------------------------------------------------------
-class FolderTarget(Target):
-    def __init__(self, root: Path, staging: Path | None = None) -> None:
-        self.root = root
-        self.where = str(root)
-        if staging is not None:
-            self.staging_root = str(staging)
-
-    def _p(self, remote: str) -> Path:
-        return Path(remote) if remote.startswith("/") else self.root / remote
-
-    def _fsync_dir(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _write(self, src: IO[bytes] | bytes, remote: str) -> None:
-        dst = self._p(remote)
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            with dst.open("wb") as out:
-                if isinstance(src, bytes):
-                    out.write(src)
-                else:
-                    shutil.copyfileobj(src, out, CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as e:
-            raise os_error(e, f"writing {dst}") from e
-
-    def put_file(self, local: Path, remote: str) -> None:
-        with local.open("rb") as f:
-            self._write(f, remote)
-
-    def put_bytes(self, data: bytes, remote: str) -> None:
-        self._write(data, remote)
-
-    def get_bytes(self, remote: str) -> bytes:
-        try:
-            return self._p(remote).read_bytes()
-        except OSError as e:
-            raise os_error(e, f"reading {self._p(remote)}") from e
-
-    def exists(self, remote: str) -> bool:
-        return self._p(remote).exists()
-
-    def listdir(self, remote_dir: str) -> list[str]:
-        p = self._p(remote_dir)
-        return sorted(os.listdir(p)) if p.is_dir() else []
-
-    def move(self, src: str, dst: str) -> None:
-        d = self._p(dst)
-        try:
-            d.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._p(src), d)
-            self._fsync_dir(d.parent)
-        except OSError as e:
-            raise os_error(e, f"renaming {self._p(src)} to {d}") from e
-
-    def delete(self, remote: str) -> None:
-        p = self._p(remote)
-        try:
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink(missing_ok=True)
-        except OSError as e:
-            raise os_error(e, f"deleting {p}") from e
-
-    def mkdir(self, remote_dir: str, private: bool = False) -> None:
-        p = self._p(remote_dir)
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-            if private:
-                p.chmod(0o700)
-        except OSError as e:
-            raise os_error(e, f"creating {p}") from e
-
-    def sha256(self, remote: str) -> str:
-        try:
-            return sha256_file(self._p(remote))
-        except OSError as e:
-            raise os_error(e, f"reading {self._p(remote)}") from e
-
-
 def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Target:
     """Connect to the channel's target. Relative local paths are relative to ``config_dir``."""
 
@@ -257,6 +194,7 @@ def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Ta
     password = env_secret(options.password_env, "password", channel) if options.password_env else None
     try:
         if options.scheme == "folder":
+            from channels._folder import FolderTarget
             return FolderTarget(local(options.target),
                                 local(options.staging) if options.staging else None)
         if options.scheme in ("webdav", "webdavs"):

@@ -28,6 +28,7 @@ from channels.targets import (
     join,
     open_target,
     sums_of,
+    target_problems,
     write_atomic,
 )
 from publisher.contract import Channel, ChannelOptions, Job, register
@@ -89,7 +90,7 @@ def iso_duration(seconds: float) -> str:
 
 
 def render_pages(release: Release, *, base_url: str, caption_langs: list[str], published: datetime,
-                 width: int, height: int, duration: float) -> dict[str, bytes]:
+                 width: int, height: int, duration: float, hls: str = "master.m3u8") -> dict[str, bytes]:
     """Every player page of ``release`` (file name -> UTF-8 HTML)."""
     env = templates().get_template("player.html.j2")
     pages = {}
@@ -104,7 +105,8 @@ def render_pages(release: Release, *, base_url: str, caption_langs: list[str], p
             "embedUrl": page_url, "width": width, "height": height,
         }
         html = env.render(
-            lang=lang, title=title, description=description, page_url=page_url, base_url=base_url,
+            lang=lang, title=title, hls_src=f"hls/{hls}", description=description, page_url=page_url,
+            base_url=base_url,
             width=width or 1280, height=height or 720, og_locale=OG_LOCALES.get(lang, lang.replace("-", "_")),
             json_ld=json_for_script(ld), ui=UI.get(lang, UI["en"]),
             published=published.date().isoformat(), published_iso=published.isoformat(),
@@ -138,21 +140,7 @@ class Website(Channel):
         return [RenditionRequest(profile=p, params=self.opts.encoding.get(p, {})) for p in PROFILES]
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = []
-        o = self.opts
-        for field in ("key_file", "known_hosts", "ca_bundle"):
-            value = getattr(o, field)
-            if value and not self.resolve_path(value).is_file():
-                problems.append(Problem(file=f"channel {self.name}", field=field,
-                                        message=f"{self.resolve_path(value)} does not exist",
-                                        fix=f"create it or correct {field}"))
-        missing = [lang for lang in release.languages if lang not in release.captions]
-        if missing:
-            problems.append(Problem(file=str(release.manifest_path), field="captions",
-                                    message=f"no captions for {', '.join(missing)}; the player page "
-                                            "will have no subtitle track in those languages",
-                                    fix="add a caption file per language (optional)"))
-        return problems
+        return target_problems(self.opts, self.config_dir, self.name)
 
     # --- building the folder ---------------------------------------------------------------
     def url(self, release: Release) -> str:
@@ -198,7 +186,8 @@ class Website(Channel):
                 "duration": mp4.duration}
         out = [Upload.of_bytes("release.json", json.dumps(info, ensure_ascii=False, indent=1).encode())]
         pages = render_pages(release, base_url=self.url(release), caption_langs=caption_langs,
-                             published=published, width=mp4.width, height=mp4.height, duration=mp4.duration)
+                             published=published, width=mp4.width, height=mp4.height, duration=mp4.duration,
+                             hls=job.renditions["web-hls"].main or "master.m3u8")
         return out + [Upload.of_bytes(name, html) for name, html in pages.items()]
 
     def write_site_index(self, t: Target, exclude: str = "") -> None:
@@ -236,6 +225,11 @@ class Website(Channel):
                     self.write_site_index(t)
                     job.journal.put("indexed", True)
                 return self._outcome(job, "live")
+            live = folder.public_sums()
+            if live and not embargoed and not job.extra.get("verify") and \
+                    {n: d for n, d in live.items() if is_media(n)} == {f.name: f.sha256 for f in files
+                                                                       if is_media(f.name)}:
+                return self._update(t, job)  # same media, new texts: swap pages, send no video again
             folder.stage(files)
             if embargoed:
                 return self._outcome(job, "scheduled", "staged; goes live at publish_at")
@@ -248,20 +242,23 @@ class Website(Channel):
     def update(self, job: Job) -> Outcome:
         """Re-render pages, captions and release.json; media stay as they are."""
         with self._target() as t:
-            files = self.files(job, t)
-            meta = [f for f in files if not is_media(f.name)]
-            folder = ReleaseFolder(t, job.release.id, job.journal)
-            live = folder.public_sums()
-            if live is None:
-                if job.journal.get("staging"):
-                    folder.stage(files)
-                    return self._outcome(job, "scheduled", "staged copy updated")
-                raise NotFound(f"{self.url(job.release)} is not published; publish it first",
-                               channel=self.name)
-            media = {n: s for n, s in live.items() if is_media(n)}
-            changed = [f for f in meta if live.get(f.name) != f.sha256]
-            folder.replace(changed, media | sums_of(meta))
-            self.write_site_index(t)
+            return self._update(t, job)
+
+    def _update(self, t: Target, job: Job) -> Outcome:
+        files = self.files(job, t)
+        meta = [f for f in files if not is_media(f.name)]
+        folder = ReleaseFolder(t, job.release.id, job.journal)
+        live = folder.public_sums()
+        if live is None:
+            if job.journal.get("staging"):
+                folder.stage(files)
+                return self._outcome(job, "scheduled", "staged copy updated")
+            raise NotFound(f"{self.url(job.release)} is not published; publish it first", channel=self.name)
+        media = {n: s for n, s in live.items() if is_media(n)}
+        changed = [f for f in meta if live.get(f.name) != f.sha256]
+        folder.replace(changed, media | sums_of(meta))
+        self.write_site_index(t)
+        job.journal.put("indexed", True)
         return self._outcome(job, "live", f"{len(changed)} file(s) replaced")
 
     def withdraw(self, job: Job) -> Outcome:

@@ -367,7 +367,7 @@ class WeChat(Channel):
             if live and not j.get("publish_id"):
                 data = api.call("freepublish/getarticle", {"article_id": live["id"]},
                                 what="reading the article")
-                deleted = any(n.get("is_deleted") for n in data.get("news_item", []))
+                deleted = any(n.get("is_deleted") or n.get("is_delete") for n in data.get("news_item", []))
                 return RemoteStatus(state="withdrawn" if deleted else "live", remote_id=live["id"],
                                     url=live["url"], checksum=checksum,
                                     drift=["the article was deleted on WeChat"] if deleted else [])

@@ -27,7 +27,7 @@ from channels._youtube_meta import (
     video_body,
 )
 from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
-from channels._youtube_upload import Api, upload_video
+from channels._youtube_upload import Api, YouTubeRejected, upload_video
 from publisher.contract import Channel, ChannelOptions, Job, register
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
@@ -223,8 +223,8 @@ class YouTube(Channel):
                 "snippet": {"videoId": vid, "language": lang, "name": name, "isDraft": False}})
             try:
                 cid = str(api.call("captions.insert", req)["id"])
-            except Rejected as e:
-                if "captionExists" not in str(e):
+            except YouTubeRejected as e:
+                if e.reason != "captionExists":
                     raise
                 cid = "existing"  # inserted by a run that died before recording it
             done[lang] = {"id": cid, "sha256": info.sha256}

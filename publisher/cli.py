@@ -260,7 +260,7 @@ def auth(ctx: typer.Context, channel: Annotated[str, typer.Argument(help="A yout
     if authorize is None:
         raise InputError(f"channel '{channel}' ({adapter.kind}) has no interactive sign-in; "
                          "its secrets come from files or environment variables")
-    out.print(f"credentials written to {authorize()}")
+    out.print(f"credentials written to {authorize(show=lambda text: err.print(escape(text)))}")
 
 
 @app.command()

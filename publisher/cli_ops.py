@@ -20,7 +20,6 @@ from publisher import operations, report
 from publisher.cli import STATE_STYLE, ConsoleReporter, Env, app, env, err, out, results_table
 from publisher.errors import InputError
 from publisher.orchestrator import Reporter, RunResult
-from publisher.scheduler import Service, planned_jobs
 from publisher.store import utcnow
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Upcoming runs of the service, and cancelling them.")
@@ -112,10 +111,9 @@ def _status_table(selection: report.Selection, zone: ZoneInfo) -> Table:
 
 
 def _verify(e: Env, selection: report.Selection) -> None:
-    pubs = []
-    for rid in selection.releases:
-        pubs += [p for p in e.store.publications(rid) if any(r.release == rid and r.channel == p.channel
-                                                               for r in selection.rows)]
+    wanted = {(r.release, r.channel) for r in selection.rows}
+    pubs = [p for rid in selection.releases for p in e.store.publications(rid)
+            if (p.release, p.channel) in wanted]
     checked = operations.verify(e.orchestrator(), pubs)
     table = Table(title="verify: what each channel says now")
     for col in ("release", "channel", "store", "channel says", "drift"):
@@ -137,6 +135,9 @@ def run(ctx: typer.Context,
         poll: Annotated[float, typer.Option("--poll", help="Seconds between looks at the store.")] = 2.0,
         ) -> None:
     """Run the scheduler in the foreground (embargoes, deferred retries, repeats) until SIGTERM/Ctrl-C."""
+    from publisher.leader import Leadership
+    from publisher.scheduler import Service, planned_jobs
+
     e = env(ctx)
     stop = threading.Event()
 
@@ -155,12 +156,19 @@ def run(ctx: typer.Context,
     def notify(text: str) -> None:
         out.print(f"{report.local(utcnow(), zone)}  {text}", markup=False)
 
-    Service(e.config, e.store, e.state_dir, poll=poll, notify=notify, reporter=LineReporter()).serve(stop)
+    leadership = Leadership(e.store, e.state_dir)
+    try:
+        Service(e.config, e.store, e.state_dir, poll=poll, notify=notify, reporter=LineReporter(),
+                leader=leadership.try_acquire).serve(stop)
+    finally:
+        leadership.release()
 
 
 @schedule_app.command("list")
 def schedule_list(ctx: typer.Context) -> None:
     """Upcoming runs with their times in the operator's zone."""
+    from publisher.scheduler import planned_jobs
+
     e = env(ctx)
     zone = e.config.zone
     now = utcnow()

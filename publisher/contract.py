@@ -152,6 +152,11 @@ class Channel(ABC):
     def status(self, job: Job) -> RemoteStatus:
         """Ask the channel what is there now."""
 
+    def housekeeping(self, now: datetime) -> list[str]:
+        """Periodic upkeep that ``publisher run`` does for this channel (e.g. drop expired
+        signage items). Returns a line for each change made."""
+        return []
+
     # --- helpers for adapters --------------------------------------------------------------
     def resolve_path(self, value: str | Path) -> Path:
         p = Path(os.path.expanduser(str(value)))

@@ -14,7 +14,7 @@ import io
 import json
 import mimetypes
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -53,11 +53,14 @@ class StatusRow:
 
     def record(self) -> dict[str, str]:
         """The stable JSON/CSV form: every field a string, times ISO 8601 UTC ("" when unset)."""
-        data = asdict(self)
-        for key in ("publish_at", "updated_at"):
-            value = data[key]
-            data[key] = value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
-        return {k: data[k] for k in FIELDS}
+        return {"release": self.release, "channel": self.channel, "kind": self.kind, "state": self.state,
+                "remote_id": self.remote_id, "url": self.url, "checksum": self.checksum,
+                "publish_at": _iso(self.publish_at), "updated_at": _iso(self.updated_at),
+                "error": self.error, "note": self.note}
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
 
 
 @dataclass
@@ -95,23 +98,43 @@ def select_rows(store: Store, query: Query) -> Selection:
         conditions.append(PublicationRow.state == query.state)
     if query.since:
         conditions.append(PublicationRow.updated_at >= query.since)
+    # Core (not ORM) queries: a report reads tens of thousands of plain rows
     with store.session() as s:
-        latest = func.max(PublicationRow.updated_at).label("latest")
-        ranked = (select(PublicationRow.release_id, latest).where(*conditions)
-                  .group_by(PublicationRow.release_id).order_by(latest.desc(), PublicationRow.release_id))
-        if query.limit:
-            total = s.scalar(select(func.count(func.distinct(PublicationRow.release_id))).where(*conditions))
-            ids = list(s.scalars(ranked.limit(query.limit)))
+        conn = s.connection()
+        if not query.limit:
+            q = (select(*_COLUMNS).where(*conditions)
+                 .order_by(PublicationRow.release_id, PublicationRow.channel))
+            rows = [StatusRow(*r) for r in conn.execute(q)]
+            ids = list(dict.fromkeys(r.release for r in rows))
+            return Selection(rows, ids, len(ids))
+        ids = _latest_releases(conn, conditions, query.limit)
+        if conditions:
+            distinct = func.count(func.distinct(PublicationRow.release_id))
+            total = conn.scalar(select(distinct).where(*conditions))
         else:
-            ids = list(s.scalars(ranked))
-            total = len(ids)
-        q = select(*_COLUMNS).where(*conditions)
-        if query.limit:
-            q = q.where(PublicationRow.release_id.in_(ids))
-        rows = [StatusRow(*r) for r in s.execute(q.order_by(PublicationRow.channel))]
+            total = conn.scalar(select(func.count()).select_from(ReleaseRow))
+        q = select(*_COLUMNS).where(PublicationRow.release_id.in_(ids), *conditions)
+        rows = [StatusRow(*r) for r in conn.execute(q.order_by(PublicationRow.channel))]
     order = {rid: i for i, rid in enumerate(ids)}
-    rows.sort(key=lambda r: order.get(r.release, len(order)))
+    rows.sort(key=lambda r: order[r.release])
     return Selection(rows, ids, int(total or 0))
+
+
+def _latest_releases(conn: Any, conditions: list[Any], limit: int) -> list[str]:
+    """The ``limit`` releases changed most recently, walking the updated_at index newest first."""
+    ids: dict[str, None] = {}
+    batch = max(limit * 25, 500)
+    offset = 0
+    while len(ids) < limit:
+        q = (select(PublicationRow.release_id).where(*conditions)
+             .order_by(PublicationRow.updated_at.desc()).limit(batch).offset(offset))
+        got = list(conn.scalars(q))
+        for rid in got:
+            ids.setdefault(rid, None)
+        if len(got) < batch:
+            break
+        offset += batch
+    return list(ids)[:limit]
 
 
 def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
@@ -144,7 +167,10 @@ def one_line(text: str, width: int = 80) -> str:
 
 
 def to_json(rows: list[StatusRow]) -> str:
-    return json.dumps([r.record() for r in rows], ensure_ascii=False, indent=2)
+    """A JSON list, one publication object per line (compact, and still readable and diffable)."""
+    if not rows:
+        return "[]"
+    return "[\n" + ",\n".join(json.dumps(r.record(), ensure_ascii=False) for r in rows) + "\n]"
 
 
 def to_csv(rows: list[StatusRow]) -> str:

@@ -243,7 +243,8 @@ class Service:
     """Runs the jobs the store asks for. ``notify`` receives one line per thing done (the CLI prints)."""
 
     def __init__(self, config: SiteConfig, store: Store, state_dir: Path, *, poll: float = 2.0,
-                 notify: Callable[[str], None] | None = None, reporter: Reporter | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, reporter: Reporter | None = None,
+                 leader: Callable[[], bool] | None = None) -> None:
         self.config = config
         self.store = store
         self.state_dir = state_dir
@@ -257,6 +258,9 @@ class Service:
         self._signatures: dict[str, str] = {}
         self._running: set[str] = set()
         self._not_before: dict[str, datetime] = {}
+        #: with several instances (scale-out), only the one for which ``leader()`` is True runs jobs
+        self.leader = leader
+        self._leading: bool | None = None
 
     def orchestrator(self) -> Orchestrator:
         return Orchestrator(self.config, self.store, self.state_dir, reporter=self.reporter)
@@ -283,10 +287,16 @@ class Service:
     def sync(self) -> None:
         """Make the scheduler's jobs match what the store says should happen."""
         try:
-            wanted = planned_jobs(self.store)
+            leading = self.leader() if self.leader is not None else True
+            wanted = planned_jobs(self.store) if leading else []
         except Exception:
             log.exception("cannot read the state store; will try again")
             return
+        if leading != self._leading:
+            self._leading = leading
+            if self.leader is not None:
+                self.notify("leading: this instance runs the jobs" if leading
+                            else "standby: another instance leads; taking over if it stops")
         with self._sync_lock:
             now = utcnow()
             ids = {j.id for j in wanted}

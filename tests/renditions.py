@@ -93,3 +93,12 @@ def session_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Re
     return make_web_renditions(base, base / "master.mp4",
                                {"en": subs / "en.srt", "zh-Hant": subs / "zh-Hant.vtt",
                                 "zh-Hans": subs / "zh-Hans.srt"})
+
+
+def remuxed(renditions: dict[str, Rendition], folder: Path, title: str) -> dict[str, Rendition]:
+    """The same renditions with a different (remuxed, re-tagged) MP4: another version of the media."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "video.mp4").exists():
+        _ff("-i", str(renditions["web-mp4"].main_path), "-c", "copy", "-metadata", f"title={title}",
+            "-movflags", "+faststart", str(folder / "video.mp4"))
+    return {**renditions, "web-mp4": _rendition("web-mp4", folder, "video.mp4", 640, 360, 4.0)}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from publisher.config import load_config
@@ -26,6 +26,7 @@ from publisher.contract import kinds
 from publisher.errors import InputError
 from publisher.release import load_release
 from tests.conftest import Project
+from tests.media import make_poster
 
 # --- the network guard ----------------------------------------------------------------------
 
@@ -71,7 +72,10 @@ def hostile_folder(root: Path, master: Path | None = None) -> Path:
         (folder / "master.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (folder / "subs" / "en.srt").write_text(SRT, encoding="utf-8")
     (folder / "subs" / "zh-Hant.vtt").write_text(VTT, encoding="utf-8")
-    (folder / "poster.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    if master is not None:
+        make_poster(folder / "poster.png", "640x360")
+    else:
+        (folder / "poster.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (root / "outside.mp4").write_bytes(b"outside")
     with contextlib.suppress(FileExistsError):
         (folder / "link-out").symlink_to("/etc/passwd")
@@ -159,17 +163,23 @@ def _render_raw(data: dict[str, Any]) -> str:
 
 @st.composite
 def document(draw: Any, values: dict[str, st.SearchStrategy[Any]], valid: dict[str, Any],
-             keys: list[str]) -> bytes:
+             keys: list[str], typed: dict[str, st.SearchStrategy[Any]]) -> bytes:
     """A YAML document as bytes: mostly-valid mappings with junk mixed in, rendered safely or raw,
     then maybe mutated at the text or byte level."""
     data: dict[str, Any] = {}
-    for key in keys:
-        choice = draw(st.integers(0, 3))
-        if choice == 0 and key in valid:
-            data[key] = valid[key]
-        elif choice in (1, 2):
-            data[key] = draw(values[key])
-    data.update(draw(st.dictionaries(scalar, junk, max_size=2)))
+    if draw(st.booleans()):
+        # a valid document with one to three fields changed: gets past the schema into the checks
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in valid.items()}
+        for key in draw(st.lists(st.sampled_from(sorted(typed)), min_size=1, max_size=3, unique=True)):
+            data[key] = draw(typed[key])
+    else:
+        for key in keys:
+            choice = draw(st.integers(0, 3))
+            if choice == 0 and key in valid:
+                data[key] = valid[key]
+            elif choice in (1, 2):
+                data[key] = draw(values[key])
+        data.update(draw(st.dictionaries(scalar, junk, max_size=2)))
     style = draw(st.integers(0, 2))
     try:
         text = yaml.safe_dump(data, allow_unicode=draw(st.booleans())) if style == 0 else _render_raw(data)
@@ -187,7 +197,24 @@ def document(draw: Any, values: dict[str, st.SearchStrategy[Any]], valid: dict[s
     return raw
 
 
-manifests = document(VALUES, VALID, KEYS)
+text = st.text(max_size=40) | st.sampled_from(FRAGMENTS)
+TYPED: dict[str, st.SearchStrategy[Any]] = {  # right shape, hostile content
+    "id": st.from_regex(r"[a-z0-9-]{3,64}", fullmatch=True),
+    "master": st.sampled_from(PATHS), "thumbnail": st.sampled_from(PATHS),
+    "captions": st.dictionaries(st.sampled_from(["en", "zh-Hant"]), st.sampled_from(PATHS), max_size=2),
+    "title": st.fixed_dictionaries({"en": text, "zh-Hant": text}),
+    "description": st.dictionaries(st.sampled_from(["en", "zh-Hant"]), text, max_size=2),
+    "publish_at": times.map(str), "timezone": zones.map(str),
+    "tags": st.lists(text, max_size=3), "channels": st.lists(text, max_size=2),
+    "signage": st.fixed_dictionaries({}, optional={"start": times.map(str), "end": times.map(str)}),
+    "repeat": st.lists(st.fixed_dictionaries({"channels": st.lists(text, max_size=2)}, optional={
+        "cron": text, "every": st.from_regex(r"\d{1,30}[mhdwx]", fullmatch=True) | text,
+        "timezone": zones.map(str), "until": times.map(str), "window": text}), max_size=2),
+}
+manifests = document(VALUES, VALID, KEYS, TYPED)
+
+
+CONFIG_BLOCK: st.SearchStrategy[Any] = st.nothing()
 
 
 def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
@@ -199,7 +226,9 @@ def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
         st.lists(scalar, max_size=3), junk)
     block = st.fixed_dictionaries(
         {"kind": st.sampled_from(sorted(kinds())) | scalar},
-        optional={k: option_values for k in option_keys})
+        optional={k: option_values for k in option_keys if k != "kind"})
+    global CONFIG_BLOCK
+    CONFIG_BLOCK = block
     values: dict[str, st.SearchStrategy[Any]] = {
         "timezone": zones, "store": scalar | st.just("sqlite:////nonexistent/dir/x.db"),
         "cache_dir": paths, "broker": scalar, "require_approval": scalar,
@@ -215,7 +244,10 @@ def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
 CONFIG_VALUES, CONFIG_KEYS = _config_values()
 CONFIG_VALID: dict[str, Any] = {"channels": {"web": {"kind": "website", "target": "www",
                                                      "public_url": "https://www.example.gov.hk/v/"}}}
-configs = document(CONFIG_VALUES, CONFIG_VALID, CONFIG_KEYS)
+configs = document(CONFIG_VALUES, CONFIG_VALID, CONFIG_KEYS,
+                   {"channels": st.dictionaries(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True),
+                                                CONFIG_BLOCK, min_size=1, max_size=3),
+                    "timezone": zones.map(str), "retry": CONFIG_VALUES["retry"]})
 
 
 # --- one example each -----------------------------------------------------------------------
@@ -251,6 +283,9 @@ def try_config(folder: Path, raw: bytes) -> str:
     return outcome
 
 
+check_root_last_output: list[str] = []
+
+
 def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
     """`publisher check` in-process: exit 0, or exit 2 with a clean message; no network, no state."""
     from typer.testing import CliRunner
@@ -279,14 +314,17 @@ def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
     assert "Traceback" not in result.output
     if result.exit_code == 2:
         assert "error:" in result.output, result.output
-    assert not (state / "state.db").exists(), "check created the state store"
+    check_root_last_output[:] = [result.output]
+    assert _no_publications(state / "state.db"), "check recorded a publication"
     assert not (root / "www").exists(), "check wrote to the website target"
     return "accepted" if result.exit_code == 0 else "refused"
 
 
 # --- generated examples ---------------------------------------------------------------------
 
-FUZZ = settings(max_examples=200, deadline=None, database=None,
+# No shrinking in the suite: it can take minutes; the first failing example is printed as found.
+FUZZ = settings(max_examples=200, deadline=None, database=None, print_blob=True,
+                phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -398,7 +436,8 @@ CATALOGUE: list[tuple[str, Callable[[Project], None], str, str]] = [
     ("folder-caption", _dir_caption, "captions.en", "is not a regular file"),
     ("nul-in-path", _set("master", "master\x00.mp4"), "master", "master"),
     ("overlong-path", _set("thumbnail", "p" * 5000 + ".png"), "thumbnail", "thumbnail"),
-    ("title-control-char", _set("title.en", "Consular\x07Protection"), "title.en", "control character U+0007"),
+    ("title-control-char", _set("title.en", "Consular\x07Protection"), "title.en",
+     "control character U+0007"),
     ("title-bidi-override", _set("title.en", "Consular \u202eProtection"), "title.en",
      "control character U+202E"),
     ("title-escape-sequence", _set("title.zh-Hant", "領事\x1b[31m保護"), "title.zh-Hant", "U+001B"),
@@ -421,7 +460,8 @@ CATALOGUE: list[tuple[str, Callable[[Project], None], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "field", "words"), [pytest.param(c, f, w, id=i) for i, c, f, w in CATALOGUE])
+@pytest.mark.parametrize(("change", "field", "words"),
+                         [pytest.param(c, f, w, id=i) for i, c, f, w in CATALOGUE])
 def test_catalogue_is_refused_with_named_message(project: Callable[[], Project], cli: Any,
                                                  change: Callable[[Project], None], field: str,
                                                  words: str) -> None:
@@ -442,15 +482,19 @@ def test_catalogue_is_refused_with_named_message(project: Callable[[], Project],
         assert field in r.output and words in r.output, r.output
         assert str(proj.manifest_path.parent) in r.output  # names the file
     assert not target.exists()
-    assert not (proj.state_dir / "state.db").exists() or _no_publications(proj.state_dir / "state.db")
+    assert _no_publications(proj.state_dir / "state.db")
 
 
 def _no_publications(db: Path) -> bool:
     import sqlite3
 
+    if not db.exists():
+        return True
     with contextlib.closing(sqlite3.connect(db)) as conn:
         tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
-        return "publications" not in tables or conn.execute("select count(*) from publications").fetchone()[0] == 0
+        if "publications" not in tables:
+            return True
+        return int(conn.execute("select count(*) from publications").fetchone()[0]) == 0
 
 
 RAW_CATALOGUE: list[tuple[str, str, str]] = [
@@ -573,5 +617,9 @@ def test_check_of_filter_syntax_is_offline_and_writes_nothing(tmp_path: Path, ma
     root = tmp_path
     folder = hostile_folder(root, master_file)
     (folder / FILTER_NAME).write_text(FILTER_SRT, encoding="utf-8")
-    manifest = dict(VALID, captions={"en": FILTER_NAME}, title={"en": HTML_TITLE, "zh-Hant": "領事保護"})
-    assert try_check(root, yaml.safe_dump(manifest, allow_unicode=True).encode(), None) == "accepted"
+    manifest = dict(VALID, captions={"en": FILTER_NAME, "zh-Hant": "subs/zh-Hant.vtt"},
+                    title={"en": HTML_TITLE, "zh-Hant": "領事保護"})
+    outcome = try_check(root, yaml.safe_dump(manifest, allow_unicode=True).encode(), None)
+    assert outcome == "accepted", check_root_last_output
+    # issue 3: "check ... no network, no writes" -- not even an empty state store
+    assert not (root / "state" / "state.db").exists(), "`publisher check` created the state store"

@@ -49,15 +49,16 @@ class Handler(SimpleHTTPRequestHandler):
         if start >= size:
             self.send_error(416)
             return None
-        f = path.open("rb")
-        f.seek(start)
+        with path.open("rb") as f:
+            f.seek(start)
+            body = f.read(end - start + 1)
         self.send_response(206)
         self.send_header("Content-Type", self.guess_type(str(path)))
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.send_header("Content-Length", str(end - start + 1))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        return io.BytesIO(f.read(end - start + 1)) if not f.close() else None
+        return io.BytesIO(body)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,8 @@ def save(path: Path, shot: bytes) -> None:
 PLAYS = """async () => {
   const v = document.querySelector('video');
   v.muted = true;
-  await v.play();
+  const timeout = new Promise((_, no) => setTimeout(() => no(new Error('play() hung for 10 s')), 10000));
+  await Promise.race([v.play(), timeout]);
   const start = v.currentTime;
   await new Promise(r => setTimeout(r, 1200));
   return {src: v.currentSrc, start, now: v.currentTime, error: v.error && v.error.code};
@@ -125,8 +127,8 @@ def test_player_plays_hls_and_mp4_with_tracks(site: str, tmp_path: Path) -> None
                 const seeked = new Promise(r => v.addEventListener('seeked', r, {once: true}));
                 v.currentTime = 1.2; await seeked; }""")
             page.wait_for_timeout(400)
-            shown = page.evaluate("""() => Array.from(document.querySelector('video').textTracks[0].activeCues)
-                .map(c => c.text)""")
+            shown = page.evaluate("""() => Array.from(
+                document.querySelector('video').textTracks[0].activeCues).map(c => c.text)""")
             assert shown == ["Travel safely."]
             save(tmp_path / "player-en.png", page.screenshot(full_page=True))
             # the zh-Hant page on a phone: CJK text, switcher, track in the page language

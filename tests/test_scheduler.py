@@ -14,7 +14,10 @@ import hashlib
 import http.server
 import json
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -31,6 +34,7 @@ from publisher.config import load_config
 from publisher.contract import Channel, ChannelOptions, Job, register
 from publisher.errors import RateLimited, Rejected
 from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, RepeatSpec
+from publisher.orchestrator import Orchestrator
 from publisher.scheduler import (
     Service,
     WallClockCron,
@@ -38,6 +42,7 @@ from publisher.scheduler import (
     in_window,
     occurrences,
     planned_jobs,
+    repeat_run,
     repeat_trigger,
     window_today,
 )
@@ -83,8 +88,8 @@ class Drop(Channel):
         page = folder / "index.html"
         digest = hashlib.sha256(page.read_bytes()).hexdigest() if page.exists() else ""
         assert isinstance(self.options, DropOptions)
-        return Outcome(state=state, remote_id=job.release.id, url=f"{self.options.public_url}{job.release.id}/",
-                       checksum=digest)
+        rid = job.release.id
+        return Outcome(state=state, remote_id=rid, url=f"{self.options.public_url}{rid}/", checksum=digest)
 
     def publish(self, job: Job) -> Outcome:
         self._gate(job)
@@ -296,6 +301,30 @@ def test_deferred_publication_is_retried_at_retry_at(project: Callable[[], Proje
     assert state_of(cli, proj) == {"drop-a": "live"}
 
 
+def test_publisher_run_serves_until_sigterm(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    target = drop(proj)
+    rid = proj.manifest["id"]
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(seconds=6))
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    assert state_of(cli, proj) == {"drop-a": "scheduled"}
+    code = "import tests.test_scheduler; from publisher.cli import main; main()"  # registers `drop`
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--poll", "0.5"], env=proj.env(),
+                            cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: (target / rid).exists(), timeout=20)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0, output
+    assert "job(s) planned" in output and "embargo lifted" in output
+    assert "received SIGTERM" in output and "service stopped" in output
+    assert [x.split()[0] for x in lines(target, rid)] == ["live"]
+
+
 # --- recurring re-publishing --------------------------------------------------------------------------
 def backdate(proj: Project, rid: str, seconds: float) -> None:
     """The release was recorded ``seconds`` ago and the service has been down since."""
@@ -336,14 +365,29 @@ def test_missed_repeat_runs_run_once_and_the_log_says_so(project: Callable[[], P
     assert "every 1m" in listed.stdout and "cron '0 9 1 * *'" in listed.stdout
 
 
-def test_repeat_skips_channels_that_are_not_live_and_windows(project: Callable[[], Project], cli: Any) -> None:
+def test_repeat_runs_only_inside_its_window_and_only_while_live(
+        project: Callable[[], Project], cli: Any) -> None:
     proj = project()
-    drop(proj, "feed")
+    feed = drop(proj, "feed")
     rid = proj.manifest["id"]
-    proj.manifest["repeat"] = [{"channels": ["feed"], "every": "1m", "timezone": "UTC", "window": "00:00-00:01"}]
+    rule = {"channels": ["feed"], "every": "1h", "timezone": "Asia/Hong_Kong", "window": "09:00-18:00"}
+    proj.manifest["repeat"] = [rule]
     proj.write()
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    config = load_config(proj.config_path)
     store = Store(sqlite_url(proj.state_dir))
+    hk = ZoneInfo("Asia/Hong_Kong")
+    tomorrow = (datetime.now(hk) + timedelta(days=1)).date()
+    evening = datetime.combine(tomorrow, datetime.min.time(), hk).replace(hour=20)
+    morning = evening.replace(hour=10) + timedelta(days=1)
+    for at in (evening, morning):
+        orch = Orchestrator(config, store, proj.state_dir, now=lambda at=at: at.astimezone(UTC))
+        with orch.lock(rid):
+            repeat_run(orch, rid, 0)
+    events = [e.message for e in store.events(rid) if e.action == "repeat"]
+    assert "skipped, outside the window 09:00-18:00" in events[0]
+    assert "feed re-published" in events[1] and "coalesced" in events[1]
+    assert [x.split()[0] for x in lines(feed, rid)] == ["live", "repeat"]
     assert [j.kind for j in planned_jobs(store)] == ["repeat"]
     assert cli(proj, "withdraw", rid).exit_code == 0
     assert planned_jobs(store) == []  # nothing live: nothing to repeat
@@ -377,7 +421,8 @@ def test_a_wall_time_that_occurs_twice_fires_once_and_a_missing_one_still_fires(
 def test_every_is_elapsed_time_and_until_ends_it() -> None:
     until = datetime(2026, 3, 31, 0, 0, tzinfo=UTC)
     spec = RepeatSpec(channels=["x"], every="1d", timezone="Europe/London", until=until)
-    times = occurrences(repeat_trigger(spec), datetime(2026, 3, 27, 12, tzinfo=UTC), until + timedelta(days=9))
+    start = datetime(2026, 3, 27, 12, tzinfo=UTC)
+    times = occurrences(repeat_trigger(spec), start, until + timedelta(days=9))
     assert [t.hour for t in times] == [12, 12, 12]  # exact 24 h steps in UTC, even across DST
     assert times[-1] < until
 

@@ -333,3 +333,25 @@ def test_sftp_target_with_embargo(tmp_path: Path, media: dict[str, Rendition]) -
         ch.withdraw(j)
         assert playlist(root / "signage", "immd-hq")["items"] == []
         assert not (root / "signage" / "lok-ma-chau" / "consular-protection-2026.mp4").exists()
+
+
+def test_concurrent_releases_to_one_site_lose_no_item(tmp_path: Path, media: dict[str, Rendition]) -> None:
+    """Separate channel objects (as separate processes would be) publish at once: the playlist
+    lock keeps every read-edit-write whole."""
+    rids = [f"release-{n}" for n in range(6)]
+    failures: list[BaseException] = []
+
+    def run(rid: str) -> None:
+        try:
+            channel(tmp_path, sites=["immd-hq"]).publish(job(release(tmp_path, rid), media["testsrc2"]))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+    threads = [threading.Thread(target=run, args=(rid,)) for rid in rids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    share = tmp_path / "share"
+    assert sorted(i["id"] for i in playlist(share, "immd-hq")["items"]) == rids
+    assert sorted(sums(share, "immd-hq")) == [f"{rid}.mp4" for rid in rids]

@@ -68,6 +68,7 @@ def test_option_errors() -> None:
         ({"target": "sftp://u@host/x"}, "key_file"),
         ({"target": "webdav://host/x", "staging": "rel/staging"}, "absolute path"),
         ({"target": "/srv/www", "colour": "red"}, "Extra inputs"),
+        ({"target": "webdavs://u:hunter22@host/x"}, "must not contain a password"),
     ]
     for options, message in bad:
         with pytest.raises(ValidationError, match=message):

@@ -21,7 +21,7 @@ from publisher.errors import InputError, TranscodeError
 from publisher.media import probe_master, sha256_file
 from publisher.models import MasterInfo, Release, Rendition, RenditionRequest
 from publisher.transcode import TranscodePlan, Transcoder
-from publisher.transcode.cache import TMP_PREFIX
+from publisher.transcode.cache import LOCK, TMP_PREFIX
 from tests.media import make_release_folder
 
 
@@ -91,7 +91,8 @@ def gray_frame(path: Path, at: float) -> bytes:
 
 
 def cache_entries(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.iterdir() if p.name != "loudness") if cache.exists() else []
+    skip = ("loudness", LOCK)
+    return sorted(p.name for p in cache.iterdir() if p.name not in skip) if cache.exists() else []
 
 
 class Run:
@@ -118,6 +119,11 @@ def run(tmp_path_factory: pytest.TempPathFactory, master_file: Path) -> Run:
 
 
 # --- planning -----------------------------------------------------------------------------------
+def test_planning_writes_nothing(tmp_path: Path, run: Run) -> None:
+    plan = Transcoder(tmp_path / "cache").plan(run.release, run.master, run.requests)
+    assert len(plan.to_encode) == 9 and not (tmp_path / "cache").exists()
+
+
 def test_plan_collapses_identical_requests(run: Run) -> None:
     by_profile = {item.request.profile: item for item in run.plan.items if item.request.profile != "signage"}
     assert sorted(by_profile["web-hls"].channels) == ["gov-app", "immd-web", "ocmfa-web", "sb-web"]
@@ -273,7 +279,7 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path: Path, master_file: Path) -> No
     calls = len(shim.encodes())
     rebuilt = transcoder.run(replan)[mp4.key]  # ... using it verifies checksums
     assert len(shim.encodes()) == calls + 1
-    assert sha256_file(rebuilt.main_path) == rebuilt.main_sha256 == mp4.main_sha256
+    assert sha256_file(rebuilt.main_path) == rebuilt.main_sha256
     assert hashlib.sha256(bytes(data)).hexdigest() != rebuilt.main_sha256
     # a missing file is seen at planning time
     (rebuilt.folder / "video.mp4").unlink()
@@ -321,7 +327,9 @@ def test_stale_work_folder_of_a_dead_process_is_removed(tmp_path: Path) -> None:
     dead.wait()
     stale = cache / f"{TMP_PREFIX}{dead.pid}-abcd"
     (stale / "k").mkdir(parents=True)
-    Transcoder(cache)
+    transcoder = Transcoder(cache)
+    assert stale.exists()  # planning writes nothing, not even a clean-up
+    transcoder.cache.work_dir()
     assert not stale.exists()
 
 
@@ -378,3 +386,24 @@ def test_profiles_are_typed_and_validated() -> None:
         get_profile("web-mp4").resolve({"crf": 20})
     signage = get_profile("signage").resolve({"language": "en"})
     assert signage.model_dump()["level"] == "4.1" and signage.model_dump()["audio"] is False
+
+
+def test_two_workers_sharing_a_cache_encode_once(tmp_path: Path, master_file: Path) -> None:
+    import threading
+
+    shim = Shim(tmp_path / "bin")
+    release, master = make_release(tmp_path / "release", master_file)
+    requests = {"site": [R("web-mp4", preset="ultrafast")]}
+    results: list[dict[str, Rendition]] = []
+
+    def worker() -> None:
+        transcoder = Transcoder(tmp_path / "cache", ffmpeg=str(shim.path))
+        results.append(transcoder.run(transcoder.plan(release, master, requests)))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0] == results[1]
+    assert len(shim.encodes()) == 1  # the second waited for the lock, then found it in the cache

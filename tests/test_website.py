@@ -19,7 +19,7 @@ from channels.website import Website, WebsiteOptions
 from publisher.contract import Journal
 from publisher.errors import Transient
 from publisher.models import Publication, Rendition
-from tests.renditions import job, make_release, session_renditions
+from tests.renditions import job, make_release, remuxed, session_renditions
 from tests.servers import TARGET_KINDS, TargetSpec, target_spec
 
 PUBLIC = "https://www.example.gov.hk/videos/"
@@ -181,17 +181,30 @@ def test_embargo_stages_privately_then_goes_live_by_rename(folder_spec: TargetSp
     sha256sum_check(folder_spec.disk / RID)
 
 
-def test_staging_option_outside_public_tree(folder_spec: TargetSpec, tmp_path: Path,
+def test_staging_option_outside_public_tree(spec: TargetSpec, tmp_path: Path,
                                             web_renditions: dict[str, Rendition]) -> None:
-    private = tmp_path / "www" / "private-staging"
-    site, journal = website(folder_spec, tmp_path, staging=str(private)), Journal()
+    """``staging:`` puts the staged copy beside the public tree (same server), then renames it in."""
+    private = spec.disk.parent / "private-staging"
+    value = str(private) if spec.kind == "folder" else "/private-staging"  # absolute on the server
+    site, journal = website(spec, tmp_path, staging=value), Journal()
     release = make_release(tmp_path)
     site.publish(job(release, web_renditions, journal, stage_only=True))
-    assert journal.get("staging").startswith(str(private))
-    assert not (folder_spec.disk / ".publisher-staging").exists() and not (folder_spec.disk / RID).exists()
+    staged = private / Path(journal.get("staging")).name
+    sha256sum_check(staged)
+    assert not (spec.disk / ".publisher-staging").exists() and not (spec.disk / RID).exists()
     assert site.publish(job(release, web_renditions, journal)).state == "live"
-    sha256sum_check(folder_spec.disk / RID)
+    sha256sum_check(spec.disk / RID)
     assert os.listdir(private) == []
+
+
+def test_withdraw_while_scheduled_discards_the_staged_copy(folder_spec: TargetSpec, tmp_path: Path,
+                                                           web_renditions: dict[str, Rendition]) -> None:
+    site, journal = website(folder_spec, tmp_path), Journal()
+    release = make_release(tmp_path)
+    assert site.publish(job(release, web_renditions, journal, stage_only=True)).state == "scheduled"
+    assert staging_leftovers(folder_spec.disk)
+    assert site.withdraw(job(release, {}, journal)).state == "withdrawn"
+    assert staging_leftovers(folder_spec.disk) == [] and not (folder_spec.disk / RID).exists()
 
 
 def test_update_rewrites_pages_and_captions_only(folder_spec: TargetSpec, tmp_path: Path,
@@ -210,6 +223,18 @@ def test_update_rewrites_pages_and_captions_only(folder_spec: TargetSpec, tmp_pa
     sha256sum_check(folder)
     assert "Consular Protection (revised)" in (folder_spec.disk / "index.html").read_text(encoding="utf-8")
     assert [n for n in os.listdir(folder) if n.startswith(".")] == []
+    # `release` again with new texts but the same media: pages swapped in place, no video sent again
+    again = changed.model_copy(update={"title": {**release.title, "en": "Third title"}})
+    assert site.publish(job(again, web_renditions, journal)).state == "live"
+    assert title_of(folder / "index.html") == "Third title"
+    assert {p: p.stat().st_ino for p in media} == media
+    sha256sum_check(folder)
+    # new media: a full new folder, staged and swapped in
+    other = remuxed(web_renditions, tmp_path / "v2", "v2")
+    assert site.publish(job(again, other, journal)).checksum == other["web-mp4"].main_sha256
+    assert (folder / "video.mp4").read_bytes() == other["web-mp4"].main_path.read_bytes()
+    sha256sum_check(folder)
+    assert staging_leftovers(folder_spec.disk) == []
 
 
 def test_withdraw_removes_release_and_index_entry(spec: TargetSpec, tmp_path: Path,
@@ -287,7 +312,8 @@ def test_webdav_server_dies_mid_upload(tmp_path: Path, monkeypatch: pytest.Monke
             monkeypatch.setenv(k, v)
         site, release, journal = website(spec, tmp_path), make_release(tmp_path), Journal()
         old = make_release(tmp_path, title={"en": "Old version", "zh-Hant": "舊", "zh-Hans": "旧"})
-        site.publish(job(old, web_renditions, Journal()))  # an older version is live
+        old_media = remuxed(web_renditions, tmp_path / "old-mp4", "old")
+        site.publish(job(old, old_media, Journal()))  # an older version (other media) is live
         old_page = (spec.disk / RID / "index.html").read_bytes()
         server = spec.server
         server.restart(die_after_bytes=60_000)  # type: ignore[attr-defined]
@@ -351,3 +377,16 @@ def test_sums_are_sha256_of_files(folder_spec: TargetSpec, tmp_path: Path,
     for line in (folder / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split("  ", 1)
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+
+
+def test_validate_and_credentials_offline(tmp_path: Path) -> None:
+    spec = TargetSpec("sftp", {"target": "sftp://webmaster@127.0.0.1:2222/site", "key_file": "keys/web",
+                               "known_hosts": "keys/known_hosts"}, tmp_path)
+    site = website(spec, tmp_path)
+    problems = site.validate(make_release(tmp_path))
+    assert [(p.field, p.message) for p in problems] == [
+        ("key_file", f"{tmp_path}/keys/web does not exist"),
+        ("known_hosts", f"{tmp_path}/keys/known_hosts does not exist")]
+    assert not site.credentials_present()
+    assert [r.profile for r in site.renditions(make_release(tmp_path))] == ["web-hls", "web-mp4", "poster",
+                                                                            "captions"]

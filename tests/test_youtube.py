@@ -153,3 +153,15 @@ def test_invalid_grant_says_publisher_auth(fake: YouTubeFake, media: Path) -> No
     secret = fake.model.client_secret
     assert secret not in str(err.value)
     assert fake.calls("videos.insert") == 0
+
+
+def test_processing_then_live(fake: YouTubeFake, media: Path) -> None:
+    fake.model.instant_processing = False
+    ch = run.channel(media, options(fake, media))
+    j = job(media)
+    out = ch.publish(j)
+    assert out.state == "processing"
+    assert ch.status(j).state == "processing"
+    fake.model.finish_processing()
+    st = ch.status(j)
+    assert st.state == "live" and "processed, public" in st.detail

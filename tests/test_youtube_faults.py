@@ -4,13 +4,15 @@ sessions, quota exhaustion (deferred, then done the next Pacific day), rejection
 from __future__ import annotations
 
 import json
+import multiprocessing
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from channels._youtube_quota import PACIFIC
+from channels._youtube_quota import PACIFIC, Ledger, QuotaOptions
 from publisher.contract import Job, Journal
 from publisher.errors import RateLimited, Rejected, Transient
 from tests.fakes import youtube_run as run
@@ -202,3 +204,25 @@ def test_forbidden_thumbnail_is_a_rejection_but_keeps_the_video(fake: YouTubeFak
     fake.model.custom_thumbnails = True
     assert ch.publish(j).remote_id == vid
     assert_complete(fake, media, vid)
+
+
+def _spend(path: Path, n: int) -> None:
+    ledger = Ledger(path, QuotaOptions(daily_units=10**6), "pool")
+    for _ in range(n):
+        ledger.spend("thumbnails.set", datetime(2026, 11, 27, 12, tzinfo=UTC))
+
+
+def test_ledger_is_exact_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "_quota" / "pool.json"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_spend, args=(path, 40)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    ledger = Ledger(path, QuotaOptions(), "pool")
+    assert ledger.used(datetime(2026, 11, 27, 12, tzinfo=UTC)) == {"units": 4 * 40 * 50, "uploads": 0}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # the Pacific day turns at 08:00 UTC in winter: a new day starts from zero
+    assert ledger.used(datetime(2026, 11, 28, 8, 0, tzinfo=UTC)) == {"units": 0, "uploads": 0}

@@ -7,10 +7,13 @@ verified (sizes and sha256) before use; one that fails is deleted and rebuilt, n
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,6 +23,7 @@ from publisher.models import FileInfo, Rendition
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
+LOCK = ".lock"
 
 
 def _alive(pid: int) -> bool:
@@ -42,15 +46,17 @@ def file_list(folder: Path) -> list[FileInfo]:
 
 class Cache:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.clean_stale()
+        self.root = root  # created on the first write: planning writes nothing
+        self._cleaned = False
 
     def path(self, key: str) -> Path:
         return self.root / key
 
     def clean_stale(self) -> None:
         """Remove work folders left by a process that was killed (its pid no longer runs)."""
+        self._cleaned = True
+        if not self.root.is_dir():
+            return
         for entry in self.root.glob(TMP_PREFIX + "*"):
             try:
                 pid = int(entry.name[len(TMP_PREFIX):].split("-")[0])
@@ -59,7 +65,22 @@ class Cache:
             if pid != os.getpid() and not _alive(pid):
                 shutil.rmtree(entry, ignore_errors=True)
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One encoding process per cache at a time (several workers may share it); the lock
+        goes away with the process, so a killed worker never blocks the others."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK).open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def work_dir(self) -> Path:
+        if not self._cleaned:
+            self.clean_stale()
+        self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         path.mkdir()
         return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pysubs2
@@ -23,6 +24,7 @@ from publisher.transcode.planner import (
     PlannedRendition,
     TranscodePlan,
     VideoSpec,
+    box,
     ffmpeg_version,
     fit,
     resolve,
@@ -117,12 +119,18 @@ class Transcoder:
                 done(cached)
             else:
                 missing.append(job)
-        quick = [j for j in missing if not j.encodes]
-        for job in quick:  # images and captions first: seconds, not minutes
-            done(self._still(job, master, release))
-        videos = [j for j in missing if j.encodes]
-        if videos:
-            self._encode(videos, master, done, on_progress)
+        if missing:
+            with self.cache.exclusive():
+                # another worker may have made some of them while this one waited for the lock
+                for job in list(missing):
+                    if (cached := self.cache.load(job.key)) is not None:
+                        missing.remove(job)
+                        done(cached)
+                for job in [j for j in missing if not j.encodes]:  # stills first: seconds, not minutes
+                    done(self._still(job, master, release))
+                videos = [j for j in missing if j.encodes]
+                if videos:
+                    self._encode(videos, master, done, on_progress)
         return {item.key: ready[item.key] for item in plan.items}
 
     def _passthrough(self, job: Job, master: MasterInfo) -> Rendition:
@@ -233,14 +241,14 @@ class Transcoder:
                 return
             kbps = int((spec.kbps or 1000) * cap * 0.95 / size)
             height = spec.height
-            while kbps < floors.get(height, 0):
+            while kbps < floors.get(height, min(floors.values())):
                 lower = [h for h in floors if h < height]
                 if not lower:
                     raise TranscodeError(f"{job.profile.name}: cannot fit under {cap} bytes at 360p or above")
                 height = max(lower)
-            w, h = fit(master.width, master.height, round(height * 16 / 9), height)
-            spec = VideoSpec(**{**spec.__dict__, "width": w, "height": h, "pic_width": w, "pic_height": h,
-                                "kbps": kbps, "maxrate": int(kbps * 1.1), "bufsize": kbps * 2})
+            w, h = fit(master.width, master.height, *box(height))
+            spec = replace(spec, width=w, height=h, pic_width=w, pic_height=h, kbps=kbps,
+                           maxrate=int(kbps * 1.1), bufsize=kbps * 2)
             job.encodes = [(spec, Output(key=job.key, container="mp4", name=output.name))]
             args = ff.build_args(master, [ff.Encode(spec, [(output, f"{job.key}/{output.name}")])],
                                  loud, self.ffmpeg)

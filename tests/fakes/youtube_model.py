@@ -104,6 +104,7 @@ class Model:
         self.clock_offset = 0.0  # seconds added to real time (for publishAt)
         self.thumbnail_max = 50 * 1024 * 1024
         self.custom_thumbnails = True
+        self.instant_processing = True  # False: new videos stay "uploaded" until finish_processing()
         self.channel_id = "UCfake" + secrets.token_hex(8)
         self.uploads_playlist = "UU" + self.channel_id[2:]
         self.playlists: dict[str, list[dict[str, Any]]] = {"PLpublisher": []}
@@ -223,6 +224,8 @@ class Model:
         v = Video(id=vid, snippet=snippet, status=self.new_status(s.metadata.get("status") or {}),
                   localizations=dict(s.metadata.get("localizations") or {}), size=s.total,
                   path=s.path, published=self.now())
+        if not self.instant_processing:
+            v.status["uploadStatus"] = "uploaded"
         self.flip_scheduled(v)
         self.videos[vid] = v
         s.video_id = vid
@@ -250,8 +253,14 @@ class Model:
         if "fileDetails" in parts:
             out["fileDetails"] = {"fileSize": str(v.size), "fileType": "video", "container": "mov"}
         if "processingDetails" in parts:
-            out["processingDetails"] = {"processingStatus": "succeeded"}
+            done = v.status["uploadStatus"] == "processed"
+            out["processingDetails"] = {"processingStatus": "succeeded" if done else "processing"}
         return out
+
+    def finish_processing(self) -> None:
+        with self.lock:
+            for v in self.videos.values():
+                v.status["uploadStatus"] = "processed"
 
     def video_bytes(self, vid: str) -> bytes:
         v = self.videos[vid]

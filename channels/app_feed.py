@@ -1,0 +1,314 @@
+"""``app-feed``: a JSON Feed 1.1 document for a mobile app, plus the media it points to.
+
+One feed per channel, ``<target>/feed.json`` (served as ``application/feed+json``), newest item
+first. Media go to ``<target>/<release-id>/`` exactly as on a website (``hls/``, ``video.mp4``,
+``poster.jpg``, ``captions/<lang>.vtt``, ``SHA256SUMS``), staged privately and renamed into place;
+the item is added to the feed only from ``publish_at`` and the feed is replaced atomically.
+
+Each item carries the standard fields in the release's default language (``title``,
+``content_text``, ``language``) so any JSON Feed reader shows it, and a ``_publisher`` extension
+(JSON Feed's rule: keys starting with ``_`` are extensions, readers ignore what they do not know):
+
+```json
+"_publisher": {
+  "release": "consular-protection-2026",
+  "languages": ["en", "zh-Hant", "zh-Hans"],
+  "title": {"en": "...", "zh-Hant": "...", "zh-Hans": "..."},
+  "content_text": {"en": "...", "zh-Hant": "...", "zh-Hans": "..."},
+  "captions": [{"language": "en", "url": ".../captions/en.vtt", "mime_type": "text/vtt",
+                "size_in_bytes": 123, "sha256": "..."}],
+  "sha256": {"video.mp4": "...", "poster.jpg": "...", "hls/master.m3u8": "...", ...},
+  "sums_url": ".../SHA256SUMS"
+}
+```
+
+An app shows ``_publisher.title[lang]`` for the user's language, falling back to ``title``.
+Attachments: the HLS master playlist (``application/x-mpegURL``; ``size_in_bytes`` is the whole
+ladder) and the MP4 (``video/mp4``), both with ``duration_in_seconds``. ``sha256`` lists every
+file of the release folder, so the app can check what it downloads.
+
+Optional push (``fcm:`` block: ``credentials`` service-account JSON, ``topic``, ``api_root``,
+``project_id``): when an item first goes live, one FCM HTTP v1 notification goes to the topic
+with the default-language title and description and ``data`` = {release, feed_url, titles (JSON
+of every language's title)}. At most once: a send interrupted mid-way is not repeated; a refused
+push leaves the item live and says so in the outcome's note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any, cast
+
+from pydantic import field_validator
+
+from channels._fcm import Ambiguous, FcmOptions, send_push
+from channels.targets import (
+    ReleaseFolder,
+    Target,
+    TargetOptions,
+    Upload,
+    open_target,
+    sums_of,
+    target_problems,
+    write_atomic,
+)
+from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.errors import AuthError, NotFound, Rejected
+from publisher.models import Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
+
+PROFILES = ("web-hls", "web-mp4", "poster", "captions")
+FEED = "feed.json"
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+class AppFeedOptions(ChannelOptions, TargetOptions):
+    public_url: str  # where ``target`` is served, e.g. https://app.example.gov.hk/feed/
+    feed_title: str = "Videos"
+    home_page_url: str | None = None
+    language: str | None = None  # the feed's language; default: each release's default language
+    #: a website channel whose player page becomes each item's ``url`` (else the MP4's URL)
+    page_channel: str | None = None
+    max_items: int = 100
+    #: optional push notification through FCM HTTP v1 when an item goes live (at most once)
+    fcm: FcmOptions | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("public_url must start with https:// (or http://)")
+        return v if v.endswith("/") else v + "/"
+
+
+@register
+class AppFeed(Channel):
+    kind = "app-feed"
+    Options = AppFeedOptions
+    needs_links = True  # runs after the websites so an item can link to a player page
+
+    @property
+    def opts(self) -> AppFeedOptions:
+        return cast(AppFeedOptions, self.options)
+
+    def credentials_present(self) -> bool:
+        o = self.opts
+        if o.password_env and not os.environ.get(o.password_env):
+            return False
+        if o.fcm and not self.resolve_path(o.fcm.credentials).is_file():
+            return False
+        return not (o.key_file and not self.resolve_path(o.key_file).is_file())
+
+    def validate(self, release: Release) -> list[Problem]:
+        problems = target_problems(self.opts, self.config_dir, self.name)
+        fcm = self.opts.fcm
+        if fcm and not self.resolve_path(fcm.credentials).is_file():
+            problems.append(Problem(file=f"channel {self.name}", field="fcm.credentials",
+                                    message=f"{self.resolve_path(fcm.credentials)} does not exist",
+                                    fix="download the service-account key (mode 0600) or remove fcm:"))
+        return problems
+
+    def renditions(self, release: Release) -> list[RenditionRequest]:
+        return [RenditionRequest(profile=p, params=self.opts.encoding.get(p, {})) for p in PROFILES]
+
+    def _target(self) -> Target:
+        return open_target(self.opts, config_dir=self.config_dir, channel=self.name)
+
+    def base(self, release: Release) -> str:
+        return f"{self.opts.public_url}{release.id}/"
+
+    # --- content ---------------------------------------------------------------------------
+    def files(self, job: Job) -> list[Upload]:
+        r = job.renditions
+        missing = [p for p in PROFILES if p not in r]
+        if missing:
+            raise NotFound(f"renditions {', '.join(missing)} are missing for {self.name}", channel=self.name)
+        hls, mp4, poster, subs = r["web-hls"], r["web-mp4"], r["poster"], r["captions"]
+        out = [Upload(f"hls/{f.name}", f.sha256, local=hls.path(f.name)) for f in hls.files]
+        out.append(Upload("video.mp4", mp4.main_sha256, local=mp4.main_path))
+        poster_name = poster.main or "poster.jpg"
+        out.append(Upload("poster.jpg", poster.file(poster_name).sha256, local=poster.path(poster_name)))
+        for lang in job.release.languages:
+            with contextlib.suppress(KeyError):
+                out.append(Upload(f"captions/{lang}.vtt", subs.file(f"{lang}.vtt").sha256,
+                                  local=subs.path(f"{lang}.vtt")))
+        return out
+
+    def item(self, job: Job, published: str) -> dict[str, Any]:
+        release, r = job.release, job.renditions
+        base, lang = self.base(release), release.default_language
+        hls, mp4, subs = r["web-hls"], r["web-mp4"], r["captions"]
+        duration = round(mp4.duration, 3)
+        files = self.files(job)
+        caption_files = {f.name: f for f in subs.files}
+        page = job.links.get(self.opts.page_channel or "", "") if self.opts.page_channel else ""
+        return {
+            "id": release.id,
+            "url": page or base + "video.mp4",
+            "title": release.text("title", lang),
+            "content_text": release.text("description", lang) or release.text("title", lang),
+            "image": base + "poster.jpg",
+            "date_published": published,
+            "language": lang,
+            "tags": list(release.tags),
+            "attachments": [
+                {"url": base + "hls/" + (hls.main or "master.m3u8"), "mime_type": "application/x-mpegURL",
+                 "size_in_bytes": sum(f.bytes for f in hls.files), "duration_in_seconds": duration},
+                {"url": base + "video.mp4", "mime_type": "video/mp4",
+                 "size_in_bytes": mp4.file(mp4.main).bytes, "duration_in_seconds": duration},
+            ],
+            "_publisher": {
+                "release": release.id,
+                "languages": list(release.languages),
+                "title": {c: release.text("title", c) for c in release.languages},
+                "content_text": {c: release.text("description", c) for c in release.languages},
+                "captions": [{"language": c, "url": f"{base}captions/{c}.vtt", "mime_type": "text/vtt",
+                              "size_in_bytes": caption_files[f"{c}.vtt"].bytes,
+                              "sha256": caption_files[f"{c}.vtt"].sha256}
+                             for c in release.languages if f"{c}.vtt" in caption_files],
+                "sha256": sums_of(files),
+                "sums_url": base + "SHA256SUMS",
+            },
+        }
+
+    def read_feed(self, t: Target) -> dict[str, Any]:
+        try:
+            feed: dict[str, Any] = json.loads(t.get_bytes(FEED))
+        except NotFound:
+            feed = {}
+        except ValueError:
+            self.log.warning("%s on %s is not valid JSON; it will be rewritten", FEED, t.where)
+            feed = {}
+        return feed
+
+    def write_feed(self, t: Target, items: list[dict[str, Any]], language: str | None) -> None:
+        o = self.opts
+        items = sorted(items, key=lambda i: (i.get("date_published", ""), i.get("id", "")), reverse=True)
+        feed: dict[str, Any] = {"version": VERSION, "title": o.feed_title, "feed_url": o.public_url + FEED}
+        if o.home_page_url:
+            feed["home_page_url"] = o.home_page_url
+        if o.language or language:
+            feed["language"] = o.language or language
+        feed["items"] = items[: o.max_items]
+        data = json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
+        write_atomic(t, data, FEED)
+
+    def _published(self, job: Job, current: dict[str, Any] | None) -> str:
+        if job.release.publish_at is not None:
+            return job.release.publish_at.isoformat()
+        if not job.journal.get("published_at"):
+            when = (current or {}).get("date_published") or job.now().isoformat()
+            job.journal.put("published_at", when)
+        return str(job.journal.get("published_at"))
+
+    def _outcome(self, job: Job, state: State, note: str = "") -> Outcome:
+        return Outcome(state=state, remote_id=f"{FEED}#{job.release.id}", url=self.opts.public_url + FEED,
+                       checksum=job.renditions["web-mp4"].main_sha256, note=note)
+
+    # --- verbs -----------------------------------------------------------------------------
+    def publish(self, job: Job) -> Outcome:
+        at = job.release.publish_at
+        embargoed = job.stage_only or (at is not None and job.now() < at)
+        files = self.files(job)
+        with self._target() as t:
+            folder = ReleaseFolder(t, job.release.id, job.journal)
+            live = folder.is_live(files)
+            if not live:
+                folder.stage(files)
+                if embargoed:
+                    return self._outcome(job, "scheduled", "media staged; the item appears at publish_at")
+                folder.go_live()
+            folder.empty_trash()
+            self._put_item(t, job)
+        return self._outcome(job, "live", self._push(job))
+
+    def _push(self, job: Job) -> str:
+        """Notify the app's users once. At most once: an interrupted send is not repeated."""
+        fcm, j = self.opts.fcm, job.journal
+        if fcm is None or j.get("push"):
+            return "" if fcm is None or j.get("push") != "sending" else "push interrupted; not repeated"
+        lang = job.release.default_language
+        j.put("push", "sending")
+        try:
+            name = send_push(
+                fcm, self.resolve_path(fcm.credentials),
+                self.resolve_path(fcm.ca_bundle) if fcm.ca_bundle else None,
+                title=job.release.text("title", lang), body=job.release.text("description", lang)[:240],
+                data={"release": job.release.id, "feed_url": self.opts.public_url + FEED,
+                      "titles": json.dumps({c: job.release.text("title", c) for c in job.release.languages},
+                                           ensure_ascii=False)},
+                channel=self.name)
+        except Ambiguous:
+            raise
+        except (AuthError, Rejected) as e:
+            j.put("push", f"failed: {e}")
+            return f"live, but the push notification failed: {e}"
+        except Exception:
+            j.delete("push")  # not delivered: the core's retry sends it
+            raise
+        j.put("push", name)
+        return f"push sent ({name})"
+
+    def _put_item(self, t: Target, job: Job) -> None:
+        feed = self.read_feed(t)
+        items = [i for i in feed.get("items", []) if isinstance(i, dict)]
+        current = next((i for i in items if i.get("id") == job.release.id), None)
+        item = self.item(job, self._published(job, current))
+        if item != current or feed.get("version") != VERSION:
+            self.write_feed(t, [i for i in items if i.get("id") != job.release.id] + [item],
+                            job.release.default_language)
+
+    def update(self, job: Job) -> Outcome:
+        """New captions and texts; media stay. The item is rewritten in place (same id and date)."""
+        files = self.files(job)
+        with self._target() as t:
+            folder = ReleaseFolder(t, job.release.id, job.journal)
+            live = folder.public_sums()
+            if live is None:
+                if job.journal.get("staging"):
+                    folder.stage(files)
+                    return self._outcome(job, "scheduled", "staged copy updated")
+                raise NotFound(f"{job.release.id} is not in {self.opts.public_url}{FEED}; publish it first",
+                               channel=self.name)
+            captions = [f for f in files if f.name.startswith("captions/")]
+            kept = {n: s for n, s in live.items() if not n.startswith("captions/")}
+            folder.replace([f for f in captions if live.get(f.name) != f.sha256], kept | sums_of(captions))
+            self._put_item(t, job)
+        return self._outcome(job, "live")
+
+    def withdraw(self, job: Job) -> Outcome:
+        """The item leaves the feed first, then the media folder goes."""
+        with self._target() as t:
+            feed = self.read_feed(t)
+            items = [i for i in feed.get("items", []) if isinstance(i, dict)]
+            if any(i.get("id") == job.release.id for i in items):
+                self.write_feed(t, [i for i in items if i.get("id") != job.release.id], feed.get("language"))
+            ReleaseFolder(t, job.release.id, job.journal).remove([])
+        return Outcome(state="withdrawn", remote_id=f"{FEED}#{job.release.id}",
+                       url=self.opts.public_url + FEED)
+
+    def status(self, job: Job) -> RemoteStatus:
+        with self._target() as t:
+            folder = ReleaseFolder(t, job.release.id, job.journal)
+            sums, drift = folder.drift()
+            items = [i for i in self.read_feed(t).get("items", []) if isinstance(i, dict)]
+            staging = job.journal.get("staging")
+            staged = bool(staging) and t.exists(staging)
+        item = next((i for i in items if i.get("id") == job.release.id), None)
+        url = self.opts.public_url + FEED
+        rid = f"{FEED}#{job.release.id}"
+        if item is None:
+            known = job.publication.state if job.publication is not None else "pending"
+            gone = ["the item is missing from the feed"] if known == "live" else []
+            state: State = "withdrawn" if known in ("live", "withdrawn") else "pending"
+            state = "scheduled" if staged else state
+            return RemoteStatus(state=state, remote_id=rid, url=url, drift=gone)
+        if sums is None:
+            drift = ["the item is in the feed but its media folder is missing"]
+        elif item.get("_publisher", {}).get("sha256") != sums:
+            drift = [*drift, "the item's sha256 list differs from SHA256SUMS"]
+        checksum = (sums or {}).get("video.mp4", "")
+        return RemoteStatus(state="live", remote_id=rid, url=url, checksum=checksum, drift=drift,
+                            detail=f"published {item.get('date_published', '')}")
+

@@ -6,6 +6,8 @@ publish_at, updated_at, error, note — times ISO 8601 in UTC with an offset, ""
 
 from __future__ import annotations
 
+import csv
+import json
 import signal
 import threading
 from pathlib import Path
@@ -57,7 +59,8 @@ def status(
     release_id: Annotated[str | None, typer.Argument(help="Only this release.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of publications.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
-    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report "
+                                              "to FILE (- for standard output).")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Ask each channel now and flag drift.")] = False,
     since: Annotated[str | None, typer.Option("--since", help="Changed since: 7d, 12h, or a time.")] = None,
     channel: ChannelOpt = None,
@@ -78,10 +81,13 @@ def status(
         operations.stored(e.orchestrator(), release_id)  # raises the "no such release" message
     selection = report.select_rows(e.store, query)
     if verify:
-        _verify(e, selection)
+        _verify(e, selection, "json" if as_json else "csv" if as_csv else "table")
         return
     if html is not None:
         page = report.render_html(e.store, selection, zone, generated=now, site=e.config.path.name)
+        if str(html) == "-":
+            out.file.write(page)
+            return
         html.write_text(page, encoding="utf-8")
         err.print(f"wrote {html} ({len(selection.releases)} release(s))")
     if as_json:
@@ -110,20 +116,36 @@ def _status_table(selection: report.Selection, zone: ZoneInfo) -> Table:
     return table
 
 
-def _verify(e: Env, selection: report.Selection) -> None:
+def _verify(e: Env, selection: report.Selection, fmt: str) -> None:
+    """Ask each channel now; a table, or the status rows plus ``remote_state`` and ``drift``."""
     wanted = {(r.release, r.channel) for r in selection.rows}
     pubs = [p for rid in selection.releases for p in e.store.publications(rid)
             if (p.release, p.channel) in wanted]
-    checked = operations.verify(e.orchestrator(), pubs)
-    table = Table(title="verify: what each channel says now")
-    for col in ("release", "channel", "store", "channel says", "drift"):
-        table.add_column(col, overflow="fold")
-    for v in checked:
-        drift = "; ".join(v.drift) if v.drift else "[green]none[/]"
-        table.add_row(v.release, v.channel, _styled(v.stored_state), _styled(v.remote_state),
-                      f"[red]{drift}[/]" if v.drift else drift)
-    out.print(table)
-    drifted = [v for v in checked if v.drift]
+    checked = {(v.release, v.channel): v for v in operations.verify(e.orchestrator(), pubs)}
+    if fmt in ("json", "csv"):
+        records: list[dict[str, object]] = []
+        for r in selection.rows:
+            v = checked.get((r.release, r.channel))
+            found = v.drift if v else []
+            records.append({**r.record(), "remote_state": v.remote_state if v else "",
+                            "drift": found if fmt == "json" else "; ".join(found)})
+        if fmt == "json":
+            out.file.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        else:
+            writer = csv.DictWriter(out.file, fieldnames=[*report.FIELDS, "remote_state", "drift"],
+                                    lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(records)
+    else:
+        table = Table(title="verify: what each channel says now")
+        for col in ("release", "channel", "store", "channel says", "drift"):
+            table.add_column(col, overflow="fold")
+        for v in checked.values():
+            drift = "; ".join(v.drift) if v.drift else "[green]none[/]"
+            table.add_row(v.release, v.channel, _styled(v.stored_state), _styled(v.remote_state),
+                          f"[red]{drift}[/]" if v.drift else drift)
+        out.print(table)
+    drifted = [v for v in checked.values() if v.drift]
     if drifted:
         err.print(f"[red]drift on {len(drifted)} publication(s)[/]", markup=True)
         raise typer.Exit(1)

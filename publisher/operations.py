@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from publisher.checks import build_channels, content_hashes, prepare
@@ -120,6 +121,12 @@ def update(orch: Orchestrator, manifest: Path) -> RunResult:
         channels, missing = adapters(orch, release, targets)
         orch.store.save_release(release, prep.master, prep.hashes)
         orch.store.add_event(release.id, "update", f"update of {', '.join(targets) or 'nothing'}")
+        if release.publish_at != old_release.publish_at:
+            moved = [n for n, p in pubs.items() if p.state not in ("live", "withdrawn", "cancelled")]
+            for name in moved:  # the scheduler plans from these
+                orch.store.update_publication(release.id, name, publish_at=release.publish_at)
+            orch.store.add_event(release.id, "embargo", f"publish time moved from {old_release.publish_at} "
+                                 f"to {release.publish_at} for {', '.join(moved) or 'nothing'}")
         renditions = renditions_for(orch, release, prep.master, channels) if channels else {}
         for name, ch in channels.items():
             result.results.append(orch.attempt(
@@ -246,7 +253,7 @@ def verify(orch: Orchestrator, pubs: list[Publication]) -> list[Verified]:
                                 [f"could not ask the channel: {redact(str(exc))}"]))
             continue
         drift = list(remote.drift)
-        if remote.state != p.state and not (p.state in ("failed", "deferred") and remote.state == "pending"):
+        if remote.state != p.state and not _expected_difference(p, remote.state, orch.now()):
             drift.append(f"state: store says {p.state}, channel says {remote.state}")
         for name in ("remote_id", "url", "checksum"):
             mine, theirs = getattr(p, name), getattr(remote, name)
@@ -254,3 +261,12 @@ def verify(orch: Orchestrator, pubs: list[Publication]) -> list[Verified]:
                 drift.append(f"{name}: store has {mine}, channel has {theirs}")
         out.append(Verified(p.release, p.channel, p.state, remote.state, drift, remote.detail))
     return out
+
+
+def _expected_difference(p: Publication, remote: str, now: datetime) -> bool:
+    """Differences that are not drift: work in progress, or a service that lifted its own embargo."""
+    if p.state in ("failed", "deferred") and remote == "pending":
+        return True
+    if {p.state, remote} == {"live", "processing"}:
+        return True
+    return p.state == "scheduled" and remote == "live" and p.publish_at is not None and p.publish_at <= now

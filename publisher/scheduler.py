@@ -354,17 +354,20 @@ class Service:
         with orch.lock(job.release):
             release, master = stored(orch, job.release)
             names = [p.channel for p in self.store.publications(job.release, state="scheduled")]
+            if not names:
+                return  # done meanwhile (another process, or a cancel)
             if release.publish_at and release.publish_at > utcnow():
                 return  # the time moved (an update); the next sync plans the new one
             started = utcnow()
             channels, missing = adapters(orch, release, names)
-            result = orch.run(release, master, channels) if channels else None
+            result = orch.run(release, master, channels) if channels else None  # stage_only is now False
             for name in missing:
                 gone_from_config(orch, release.id, name, "publish")
             lag = (started - release.publish_at).total_seconds() if release.publish_at else 0.0
             states = ", ".join(f"{r.channel} {r.state}" for r in result.results) if result else "nothing"
+            late = " (late: the service was not running at the publish time)" if lag > 5 else ""
             self.store.add_event(release.id, "embargo", f"publish time reached; started {lag:.2f} s "
-                                 f"after it: {states}")
+                                 f"after it{late}: {states}")
             self.notify(f"{release.id}: embargo lifted ({lag:.2f} s after the time): {states}")
 
     def _retry(self, job: PlannedJob) -> None:

@@ -9,7 +9,9 @@ open). HTTP-level faults such as 5xx bursts are the servers' job; this works bel
         assert proxy.stats["resets"] == 1
 
 Faults wait in a queue; each fires on the first connection whose byte count in the fault's
-direction ("up": client to server, "down": server to client) reaches ``after``. The proxy runs
+direction ("up": client to server, "down": server to client) reaches ``after``. For random
+faults, ``proxy.random(rate, seed)`` gives each new connection that chance of a reset or stall
+at a random point of its first 256 kB. The proxy runs
 in its own thread, listens only on 127.0.0.1, and stops by itself after ``lifetime`` seconds;
 a stalled connection is dropped after ``stall_for`` seconds or when the proxy stops.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 import threading
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 FaultKind = Literal["reset", "stall", "latency"]
+Direction = Literal["up", "down"]
 _Pair = tuple[asyncio.StreamWriter, asyncio.StreamWriter]
 CHUNK = 16 * 1024
 
@@ -34,7 +38,7 @@ CHUNK = 16 * 1024
 class Fault:
     kind: FaultKind
     after: int = 0  # bytes in ``direction`` before it fires (reset, stall)
-    direction: Literal["up", "down"] = "up"
+    direction: Direction = "up"
     delay: float = 0.0  # seconds per forwarded chunk (latency)
 
 
@@ -42,6 +46,7 @@ class Fault:
 class _Conn:
     number: int
     fault: Fault | None = None  # a fault taken from the queue for this connection, once fired
+    planned: Fault | None = None  # a random fault drawn for this connection when it opened
     up: int = 0
     down: int = 0
     stalled: bool = False
@@ -67,6 +72,8 @@ class FaultProxy:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._count = 0
+        self._rate = 0.0
+        self._rng = random.Random(0)
 
     # --- control from tests ---------------------------------------------------------------------
     def add(self, *faults: Fault) -> None:
@@ -77,6 +84,16 @@ class FaultProxy:
         with self._lock:
             self.queue.clear()
             self.always = None
+            self._rate = 0.0
+
+    def random(self, rate: float, seed: int = 0) -> None:
+        """From now on each new connection gets a reset or a stall with probability ``rate``."""
+        with self._lock:
+            self._rate, self._rng = rate, random.Random(seed)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     @property
     def url(self) -> str:
@@ -135,6 +152,10 @@ class FaultProxy:
         with self._lock:
             self._count += 1
             conn = _Conn(self._count)
+            if self._rate and self._rng.random() < self._rate:
+                kind: FaultKind = "reset" if self._rng.random() < 0.5 else "stall"
+                way: Direction = "down" if self._rng.random() < 0.3 else "up"
+                conn.planned = Fault(kind, after=self._rng.randint(1, 256 * 1024), direction=way)
         self.stats["connections"] += 1
         self._writers.add(writer)
         try:
@@ -156,6 +177,11 @@ class FaultProxy:
 
     def _take(self, conn: _Conn, direction: str, count: int) -> Fault | None:
         """The connection/size fault that fires now for this connection, if any."""
+        planned = conn.planned
+        if conn.fault is None and planned is not None and planned.direction == direction \
+                and count >= planned.after:
+            conn.fault = planned
+            return planned
         with self._lock:
             if conn.fault is None and self.queue:
                 head = self.queue[0]

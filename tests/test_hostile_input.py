@@ -214,10 +214,7 @@ TYPED: dict[str, st.SearchStrategy[Any]] = {  # right shape, hostile content
 manifests = document(VALUES, VALID, KEYS, TYPED)
 
 
-CONFIG_BLOCK: st.SearchStrategy[Any] = st.nothing()
-
-
-def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
+def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str], st.SearchStrategy[Any]]:
     option_keys = sorted({f for cls in kinds().values() for f in cls.Options.model_fields})
     option_values = st.one_of(
         st.sampled_from(["webdav://127.0.0.1:9/x", "webdavs://127.0.0.1:9/x", "sftp://u@127.0.0.1:9/x",
@@ -227,8 +224,6 @@ def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
     block = st.fixed_dictionaries(
         {"kind": st.sampled_from(sorted(kinds())) | scalar},
         optional={k: option_values for k in option_keys if k != "kind"})
-    global CONFIG_BLOCK
-    CONFIG_BLOCK = block
     values: dict[str, st.SearchStrategy[Any]] = {
         "timezone": zones, "store": scalar | st.just("sqlite:////nonexistent/dir/x.db"),
         "cache_dir": paths, "broker": scalar, "require_approval": scalar,
@@ -238,10 +233,10 @@ def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str]]:
         "channels": st.dictionaries(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True) | scalar,
                                     block | junk, max_size=3) | junk,
     }
-    return values, list(values)
+    return values, list(values), block
 
 
-CONFIG_VALUES, CONFIG_KEYS = _config_values()
+CONFIG_VALUES, CONFIG_KEYS, CONFIG_BLOCK = _config_values()
 CONFIG_VALID: dict[str, Any] = {"channels": {"web": {"kind": "website", "target": "www",
                                                      "public_url": "https://www.example.gov.hk/v/"}}}
 configs = document(CONFIG_VALUES, CONFIG_VALID, CONFIG_KEYS,

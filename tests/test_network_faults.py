@@ -184,9 +184,54 @@ def test_proxy_stops_by_itself(dav: WebDAVServer) -> None:
     p = FaultProxy(dav.port, lifetime=0.5).start()
     with socket.create_connection(("127.0.0.1", p.port), timeout=2):
         pass
-    p._thread.join(5)
-    assert not p._thread.is_alive()
+    deadline = time.monotonic() + 5
+    while p.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not p.running
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", p.port), timeout=2).close()
     with pytest.raises(ValueError):
         FaultProxy(80, upstream_host="93.184.216.34")
+
+
+# --- YouTube: resumable uploads through the proxy --------------------------------------------
+
+
+@pytest.fixture
+def youtube(tmp_path: Path) -> Iterator[tuple[Any, FaultProxy]]:
+    from tests.fakes.youtube_server import YouTubeFake
+
+    with YouTubeFake(tmp_path / "yt") as fake, \
+            FaultProxy(fake.server.server_address[1], lifetime=120, stall_for=10) as p:
+        yield fake, p
+
+
+def youtube_via(proj: Project, fake: Any, proxy: FaultProxy) -> None:
+    fake.write_credentials(proj.root / "secrets" / "yt.json")
+    proj.add_channel("yt", {"kind": "youtube", "credentials": "secrets/yt.json",
+                            "api_root": f"https://127.0.0.1:{proxy.port}/", "ca_bundle": str(fake.certfile),
+                            "chunk_mib": 0.25, "timeout": 2})
+    proj.settings["retry"] = {"attempts": 4, "base_seconds": 0.05, "max_seconds": 0.2}
+    proj.write()
+
+
+def assert_one_video(fake: Any, pub: Publication) -> None:
+    assert fake.live_videos() == [pub.remote_id]
+    assert hashlib.sha256(fake.model.video_bytes(pub.remote_id)).hexdigest() == pub.checksum
+    assert len(fake.model.videos[pub.remote_id].captions) == 3
+
+
+@pytest.mark.parametrize("fault", [Fault("reset", after=400_000), Fault("stall", after=400_000)],
+                         ids=["reset", "stall"])
+def test_youtube_upload_survives_fault_mid_body(project: Callable[[], Project], cli: Any,
+                                                youtube: tuple[Any, FaultProxy], fault: Fault) -> None:
+    fake, proxy = youtube
+    proj = project()
+    youtube_via(proj, fake, proxy)
+    proxy.add(fault)
+    result, _ = bounded_release(cli, proj)
+    assert result.exit_code == 0, result.output
+    assert proxy.stats["resets" if fault.kind == "reset" else "stalls"] == 1, proxy.stats
+    pub = publication(proj)
+    assert pub.state == "live", pub
+    assert_one_video(fake, pub)

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -185,3 +186,42 @@ def test_status_verify_flags_drift(project: Callable[[], Project], cli: Any) -> 
     assert drifted.exit_code == 1
     out = drifted.stdout
     assert "checksum: store has" in out and "store says live, channel says withdrawn" in out
+
+
+def test_update_of_an_embargoed_release_updates_the_staged_copy_and_moves_the_time(
+        project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    a = drop(proj)
+    first = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    proj.manifest["publish_at"] = iso(first)
+    proj.write()
+    rid = proj.manifest["id"]
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    later = first + timedelta(hours=2)
+    proj.manifest["publish_at"] = iso(later)
+    proj.manifest["title"]["en"] = "Consular Protection (revised)"
+    proj.write()
+    result = cli(proj, "update", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    assert "(revised)" in (a / ".staging" / rid / "index.html").read_text(encoding="utf-8")
+    assert not (a / rid).exists()
+    row = rows(cli, proj)[0]
+    assert row["state"] == "scheduled" and datetime.fromisoformat(row["publish_at"]) == later
+    assert later.astimezone(ZoneInfo("Asia/Hong_Kong")).strftime("%H:%M:%S HKT") in cli(
+        proj, "schedule", "list").stdout
+
+
+def test_status_verify_as_json(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    a = drop(proj, "drop-a")
+    proj.write()
+    rid = proj.manifest["id"]
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    clean = cli(proj, "status", "--verify", "--json")
+    assert clean.exit_code == 0, clean.output
+    row = json.loads(clean.stdout)[0]
+    assert row["state"] == row["remote_state"] == "live" and row["drift"] == []
+    shutil.rmtree(a / rid)
+    drifted = cli(proj, "status", "--verify", "--json")
+    assert drifted.exit_code == 1
+    assert json.loads(drifted.stdout)[0]["drift"] == ["state: store says live, channel says withdrawn"]

@@ -443,3 +443,48 @@ def test_windows_in_the_rule_zone() -> None:
     assert in_window(night, datetime(2026, 12, 1, 17, 30, tzinfo=UTC))  # 01:30 HKT
     w = window_today(spec, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
     assert w == {"start": "2026-12-01T01:00:00+00:00", "end": "2026-12-01T10:00:00+00:00"}
+
+
+def test_youtube_embargo_is_confirmed_live_and_a_cancelled_one_stays_private(
+        project: Callable[[], Project], cli: Any, tmp_path: Path) -> None:
+    """YouTube lifts its own embargo (publishAt): the service confirms it; `schedule cancel` stops it."""
+    from tests.conformance.env_youtube import environment
+
+    with environment(tmp_path / "warm") as warm_env:  # encode the YouTube rendition once
+        warm = project()
+        warm.add_channel("yt", warm_env.channel_config)
+        warm.write()
+        assert cli(warm, "release", warm.manifest_path).exit_code == 0
+    with environment(tmp_path / "yt") as env:
+        proj = project()
+        proj.add_channel("immd-youtube", env.channel_config)
+        rid = proj.manifest["id"]
+        publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        proj.manifest["publish_at"] = iso(publish_at)
+        proj.write()
+        result = cli(proj, "release", proj.manifest_path)
+        assert result.exit_code == 0, result.output
+        assert state_of(cli, proj) == {"immd-youtube": "scheduled"}
+        assert not env.is_public(rid)
+        svc = service(proj)
+        svc.start()
+        try:
+            assert wait_for(lambda: state_of(cli, proj) == {"immd-youtube": "live"}, timeout=12)
+        finally:
+            svc.stop()
+        assert datetime.now(UTC) >= publish_at and env.is_public(rid)
+        assert len(env.remote_objects(rid)) == 1
+
+    with environment(tmp_path / "yt2") as env:
+        proj = project()
+        proj.add_channel("immd-youtube", env.channel_config)
+        rid = proj.manifest["id"]
+        publish_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+        proj.manifest["publish_at"] = iso(publish_at)
+        proj.write()
+        assert cli(proj, "release", proj.manifest_path).exit_code == 0
+        cancelled = cli(proj, "schedule", "cancel", rid)
+        assert cancelled.exit_code == 0, cancelled.output
+        time.sleep(max(0.0, (publish_at - datetime.now(UTC)).total_seconds()) + 0.5)
+        assert not env.is_public(rid)
+        assert state_of(cli, proj) == {"immd-youtube": "cancelled"}

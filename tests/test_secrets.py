@@ -76,14 +76,16 @@ def configure(proj: Project, s: Services) -> None:
 def run_all(cli: Any, proj: Project, s: Services) -> dict[str, int]:
     """Every verb that may print a secret, verbose, with its output kept for the grep."""
     codes: dict[str, int] = {}
-    commands = [["check"], ["plan"], ["release"], ["release"], ["channels"], ["status"],
-                ["status", "--json"], ["status", "--csv"], ["status", "--html"], ["status", "--verify"]]
+    rid, manifest, html = proj.manifest["id"], str(proj.manifest_path), str(proj.root / "report.html")
+    commands = [["check", manifest], ["plan", manifest], ["release", manifest], ["release", manifest],
+                ["channels"], ["status"], ["status", "--json"], ["status", "--csv"], ["status", "--html", html],
+                ["status", "--verify"], ["retry", rid], ["update", manifest], ["withdraw", rid],
+                ["status", "--json"]]
     for cmd in commands:
-        args = ["--verbose", *cmd] + ([str(proj.manifest_path)] if cmd[0] in ("check", "plan", "release")
-                                      else [])
+        args = ["--verbose", *cmd]
         result = cli(proj, *args)
         s.remember_tokens()
-        codes[" ".join(cmd)] = codes.get(" ".join(cmd), result.exit_code)
+        codes.setdefault(cmd[0], result.exit_code)
         s.outputs.append((f"`publisher {' '.join(args)}` (exit {result.exit_code})", result.output))
     return codes
 
@@ -98,6 +100,9 @@ def collect_files(s: Services, proj: Project) -> None:
         if private_cache:
             continue  # an adapter's own 0600 token cache may hold a token; that is its job
         s.outputs.append((str(path), path.read_bytes().decode("utf-8", "replace")))
+    report = proj.root / "report.html"
+    if report.is_file():
+        s.outputs.append(("status --html report", report.read_text(encoding="utf-8")))
     for path in sorted(s.dav.root.rglob("*")):
         if path.is_file() and path.suffix in (".html", ".json", ".m3u8", ".vtt", ""):  # SHA256SUMS too
             s.outputs.append((f"published {path}", path.read_text(encoding="utf-8", errors="replace")))
@@ -121,6 +126,7 @@ def test_secrets_stay_out_of_everything_on_success(project: Callable[[], Project
     configure(proj, s)
     codes = run_all(cli, proj, s)
     assert codes["release"] == 0, s.outputs
+    assert codes["status"] == 0 and (proj.root / "report.html").is_file(), s.outputs
     assert s.seen_access, "YouTube was never called: the grep would prove nothing"
     assert s.wechat.fake.tokens, "WeChat was never called"
     assert (proj.state_dir / "publisher.log").is_file()

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,22 +260,28 @@ def test_second_run_is_all_cache_hits(run: Run) -> None:
     assert all("-version" in c for c in new)  # no encode, no measurement, no stills
 
 
-def small_plan(tmp: Path, master_file: Path, ffmpeg: str = "ffmpeg") -> tuple[Transcoder, TranscodePlan]:
-    release, master = make_release(tmp / "release", master_file)
-    transcoder = Transcoder(tmp / "cache", ffmpeg=ffmpeg)
-    requests = {"site": [R("web-mp4", preset="ultrafast"), R("web-hls", preset="ultrafast")]}
-    return transcoder, transcoder.plan(release, master, requests)
+class Small:
+    """web-mp4 and web-hls (ultrafast) in a private cache."""
+
+    def __init__(self, tmp: Path, master_file: Path, ffmpeg: str = "ffmpeg") -> None:
+        self.release, self.master = make_release(tmp / "release", master_file)
+        self.transcoder = Transcoder(tmp / "cache", ffmpeg=ffmpeg)
+        self.plan = self.replan(R("web-mp4", preset="ultrafast"), R("web-hls", preset="ultrafast"))
+
+    def replan(self, *requests: RenditionRequest) -> TranscodePlan:
+        return self.transcoder.plan(self.release, self.master, {"site": list(requests)})
 
 
 def test_corrupt_cache_entry_is_rebuilt(tmp_path: Path, master_file: Path) -> None:
     shim = Shim(tmp_path / "bin")
-    transcoder, plan = small_plan(tmp_path, master_file, str(shim.path))
+    small = Small(tmp_path, master_file, str(shim.path))
+    transcoder, plan = small.transcoder, small.plan
     first = transcoder.run(plan)
     mp4 = first[plan.key_for("site", R("web-mp4", preset="ultrafast"))]
     data = bytearray(mp4.main_path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
     mp4.main_path.write_bytes(bytes(data))
-    replan = transcoder.plan(plan.release, plan.master, {"site": [R("web-mp4", preset="ultrafast")]})  # type: ignore[arg-type]
+    replan = small.replan(R("web-mp4", preset="ultrafast"))
     assert replan.items[0].cached  # planning only checks sizes ...
     calls = len(shim.encodes())
     rebuilt = transcoder.run(replan)[mp4.key]  # ... using it verifies checksums
@@ -283,8 +290,7 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path: Path, master_file: Path) -> No
     assert hashlib.sha256(bytes(data)).hexdigest() != rebuilt.main_sha256
     # a missing file is seen at planning time
     (rebuilt.folder / "video.mp4").unlink()
-    assert not transcoder.plan(plan.release, plan.master,  # type: ignore[arg-type]
-                               {"site": [R("web-mp4", preset="ultrafast")]}).items[0].cached
+    assert not small.replan(R("web-mp4", preset="ultrafast")).items[0].cached
 
 
 def ffmpeg_children() -> list[int]:
@@ -301,7 +307,8 @@ def ffmpeg_children() -> list[int]:
 
 
 def test_killed_ffmpeg_leaves_nothing(tmp_path: Path, master_file: Path) -> None:
-    transcoder, plan = small_plan(tmp_path, master_file)
+    small = Small(tmp_path, master_file)
+    transcoder, plan = small.transcoder, small.plan
     killed: list[int] = []
 
     def kill(fraction: float, text: str) -> None:
@@ -316,8 +323,7 @@ def test_killed_ffmpeg_leaves_nothing(tmp_path: Path, master_file: Path) -> None
     assert [e for e in cache_entries(tmp_path / "cache") if not e.startswith(TMP_PREFIX)] == []
     assert not any(p.name.startswith(TMP_PREFIX) for p in (tmp_path / "cache").iterdir())
     # and the next run makes them properly
-    out = transcoder.run(transcoder.plan(plan.release, plan.master,  # type: ignore[arg-type]
-                                         {"site": [R("web-mp4", preset="ultrafast")]}))
+    out = transcoder.run(small.replan(R("web-mp4", preset="ultrafast")))
     assert all(r.folder.parent == tmp_path / "cache" for r in out.values())
 
 
@@ -407,3 +413,47 @@ def test_two_workers_sharing_a_cache_encode_once(tmp_path: Path, master_file: Pa
         t.join()
     assert len(results) == 2 and results[0] == results[1]
     assert len(shim.encodes()) == 1  # the second waited for the lock, then found it in the cache
+
+
+CHILD = """
+import os, signal, sys, time
+from pathlib import Path
+from publisher.models import RenditionRequest as R
+from tests.test_transcode import ffmpeg_children, make_release
+from publisher.transcode import Transcoder
+tmp, master = Path(sys.argv[1]), Path(sys.argv[2])
+release, info = make_release(tmp / "release", master)
+t = Transcoder(tmp / "cache")
+plan = t.plan(release, info, {"site": [R(profile="web-mp4", params={"preset": "ultrafast"})]})
+def hold(fraction, text):
+    if text.startswith("encoding"):
+        [pid] = ffmpeg_children()
+        os.kill(pid, signal.SIGSTOP)  # keep it alive until its parent dies
+        print(pid, flush=True)
+        time.sleep(60)
+t.run(plan, on_progress=hold)
+"""
+
+
+def test_killed_publisher_takes_ffmpeg_with_it(tmp_path: Path, master_file: Path) -> None:
+    child = subprocess.Popen(["python", "-c", CHILD, str(tmp_path), str(master_file)],
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    assert child.stdout is not None
+    pid = int(child.stdout.readline())
+    child.kill()
+    child.wait()
+    stat = Path(f"/proc/{pid}/stat")
+    for _ in range(50):
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("ffmpeg outlived the killed publisher")
+    cache = tmp_path / "cache"
+    assert any(p.name.startswith(TMP_PREFIX) for p in cache.iterdir())  # its work folder is left ...
+    release, master = make_release(tmp_path / "again", master_file)
+    transcoder = Transcoder(cache)
+    out = transcoder.run(transcoder.plan(release, master, {"site": [R("web-mp4", preset="ultrafast")]}))
+    assert not any(p.name.startswith(TMP_PREFIX) for p in cache.iterdir())  # ... until the next run
+    assert [r.folder.parent for r in out.values()] == [cache]

@@ -98,6 +98,7 @@ def test_publish_layout_pages_and_sums_on_every_target(spec: TargetSpec, tmp_pat
     # the site index lists the release, and was written without leaving temp files
     index = (spec.disk / "index.html").read_text(encoding="utf-8")
     assert f'href="{RID}/"' in index and "領事保護" in index and "Security Bureau videos" in index
+    assert "&lt;Travel&gt;" in index and "<Travel>" not in index
     assert [n for n in os.listdir(spec.disk) if n.endswith(".tmp")] == []
     # status agrees, with no drift
     st = site.status(job(release, {}))

@@ -8,6 +8,7 @@ burned from a file the runner writes there under a fixed name; no text is put in
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,8 +152,10 @@ def run(args: list[str], *, cwd: Path, duration: float, what: str,
         on_progress: Callable[[float, str], None] | None = None) -> None:
     """Run ffmpeg, reporting ``-progress`` as (fraction, text); TranscodeError with stderr's tail."""
     log = cwd / "ffmpeg.log"
+    # If publisher itself is killed, the kernel kills ffmpeg too (no orphan encoding for nobody).
+    guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
     with log.open("w", encoding="utf-8") as err:
-        proc = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([*guard, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=err, text=True)
         try:
             assert proc.stdout is not None

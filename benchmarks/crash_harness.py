@@ -59,6 +59,7 @@ class Figures:
     late: int = 0  # runs that finished before their planned kill
     first_runs: int = 0  # publications attempted in a release's first, un-killed run (fault mode)
     within_budget: int = 0  # of those, live after that run
+    injected: int = 0  # connection resets and stalls the fault proxies made
     extra: int = 0  # releases added to reach the kill count
     duplicates: int = 0
     lost: int = 0
@@ -79,7 +80,8 @@ class Figures:
         ]
         if self.first_runs:
             lines.append(f"within retry budget : {self.within_budget} of {self.first_runs} publications "
-                         f"({100 * self.within_budget / self.first_runs:.1f} %) live after the first run")
+                         f"({100 * self.within_budget / self.first_runs:.1f} %) live after the first run, "
+                         f"{self.injected} connection faults injected")
         lines += [f"skipped             : {s}" for s in self.skipped]
         lines += [f"problem             : {p}" for p in self.problems]
         return "\n".join(lines)
@@ -96,7 +98,7 @@ def environment(work: Path, wanted: int, note: Callable[[str], None],
     known = kinds()
     names: list[str] = []
     for name in CHANNEL_ORDER:
-        kind = {"dav-web": "website", "folder-web": "website", "app-feed": "app_feed"}.get(name, name)
+        kind = {"dav-web": "website", "folder-web": "website"}.get(name, name)
         if kind not in known:
             note(f"{name}: channel kind '{kind}' does not exist in this build; skipped")
             continue
@@ -154,8 +156,8 @@ def environment(work: Path, wanted: int, note: Callable[[str], None],
             elif name == "signage":
                 blocks[name] = {"kind": "signage", "target": str(work / "screens"), "sites": ["hall-a"],
                                 "language": "en"}
-            elif name == "app-feed":  # pragma: no cover - the kind does not exist yet
-                blocks[name] = {"kind": "app_feed", "target": str(work / "feed"),
+            elif name == "app-feed":
+                blocks[name] = {"kind": "app-feed", "target": str(work / "feed"),
                                 "public_url": "https://app.example.gov.hk/feed/"}
         yield {"channels": blocks, "env": env, "servers": servers}
 
@@ -286,6 +288,21 @@ def verify(work: Path, releases: list[str], env_info: dict[str, Any], state: Pat
         extra = sorted(set(public) - set(releases))
         for e in extra:
             problem("duplicate", f"{name}: unexpected public folder {e}")
+    if "app-feed" in env_info["channels"]:
+        feed_path = work / "feed" / "feed.json"
+        items = json.loads(feed_path.read_text(encoding="utf-8"))["items"] if feed_path.is_file() else []
+        for rid in releases:
+            mine = [it for it in items if it.get("_publisher", {}).get("release") == rid]
+            if len(mine) != 1:
+                problem("duplicate" if mine else "lost", f"app-feed: {len(mine)} feed items for {rid}")
+            video = work / "feed" / rid / "video.mp4"
+            pub = pubs.get((rid, "app-feed"))
+            if video.is_file() and pub and pub.checksum != sha256(video.read_bytes()):
+                problem("mismatch", f"app-feed: {rid}/video.mp4 differs from the recorded checksum")
+            for it in mine:
+                for name, digest in it["_publisher"].get("sha256", {}).items():
+                    if sha256((work / "feed" / rid / name).read_bytes()) != digest:
+                        problem("mismatch", f"app-feed: {rid}/{name} differs from the feed's sha256")
     if "youtube" in servers:
         yt = servers["youtube"]
         videos = [v for v in yt.model.videos.values() if not v.deleted]
@@ -365,6 +382,8 @@ def run_harness(work: Path, *, releases: int = 20, channels: int = 5, kills: int
             release_until_done(extra[0][1], env, kills - figures.kills, rng, figures, typical, log)
             log(f"{extra[0][0]} (extra): done; kills so far {figures.kills}")
         verify(work, [rid for rid, _ in made], info, state, figures)
+        proxies = info["servers"].get("proxies", [])
+        figures.injected = sum(p.stats["resets"] + p.stats["stalls"] for p in proxies)
     figures.wall = time.monotonic() - start
     return figures
 

@@ -32,6 +32,12 @@ Optional push (``fcm:`` block: ``credentials`` service-account JSON, ``topic``, 
 with the default-language title and description and ``data`` = {release, feed_url, titles (JSON
 of every language's title)}. At most once: a send interrupted mid-way is not repeated; a refused
 push leaves the item live and says so in the outcome's note.
+
+A repeat run (``job.extra["repeat"]``, the occurrence in ISO UTC) re-posts the live item once per
+occurrence: same ``id``, ``date_modified`` = the occurrence, moved to the top of the feed (items
+are ordered by ``date_modified``, else ``date_published``), and the push goes out again (at most
+once per occurrence, ``data.repeat`` = the occurrence). The journal's ``repeat`` key remembers
+the last occurrence done: running it (or an older one) again changes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import field_validator
@@ -80,6 +87,16 @@ class AppFeedOptions(ChannelOptions, TargetOptions):
         if not v.startswith(("https://", "http://")):
             raise ValueError("public_url must start with https:// (or http://)")
         return v if v.endswith("/") else v + "/"
+
+
+def _when(item: dict[str, Any]) -> datetime:
+    """When an item was last (re-)posted, for the feed's order."""
+    text = item.get("date_modified") or item.get("date_published") or ""
+    try:
+        at = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @register
@@ -150,6 +167,7 @@ class AppFeed(Channel):
             "content_text": release.text("description", lang) or release.text("title", lang),
             "image": base + "poster.jpg",
             "date_published": published,
+            **({"date_modified": job.journal.get("repeat")} if job.journal.get("repeat") else {}),
             "language": lang,
             "tags": list(release.tags),
             "attachments": [
@@ -184,7 +202,7 @@ class AppFeed(Channel):
 
     def write_feed(self, t: Target, items: list[dict[str, Any]], language: str | None) -> None:
         o = self.opts
-        items = sorted(items, key=lambda i: (i.get("date_published", ""), i.get("id", "")), reverse=True)
+        items = sorted(items, key=lambda i: (_when(i), i.get("id", "")), reverse=True)
         feed: dict[str, Any] = {"version": VERSION, "title": o.feed_title, "feed_url": o.public_url + FEED}
         if o.home_page_url:
             feed["home_page_url"] = o.home_page_url
@@ -220,34 +238,52 @@ class AppFeed(Channel):
                     return self._outcome(job, "scheduled", "media staged; the item appears at publish_at")
                 folder.go_live()
             folder.empty_trash()
+            self._repeat(job)
             self._put_item(t, job)
-        return self._outcome(job, "live", self._push(job))
+        note = self._push(job)
+        occurrence = job.extra.get("repeat")
+        if occurrence and occurrence == job.journal.get("repeat"):  # also completes an unsent push
+            note = "; ".join(n for n in (f"re-posted for {occurrence}", self._push(job, "repeat_push")) if n)
+        return self._outcome(job, "live", note)
 
-    def _push(self, job: Job) -> str:
-        """Notify the app's users once. At most once: an interrupted send is not repeated."""
+    @staticmethod
+    def _repeat(job: Job) -> None:
+        """Take up a new repeat occurrence (journalled before the feed changes)."""
+        occurrence = str(job.extra.get("repeat") or "")
+        done = job.journal.get("repeat")
+        if not occurrence or (done and datetime.fromisoformat(occurrence) <= datetime.fromisoformat(done)):
+            return
+        job.journal.delete("repeat_push")
+        job.journal.put("repeat", occurrence)
+
+    def _push(self, job: Job, key: str = "push") -> str:
+        """Notify the app's users once (per repeat occurrence for ``repeat_push``).
+        At most once: an interrupted send is not repeated."""
         fcm, j = self.opts.fcm, job.journal
-        if fcm is None or j.get("push"):
-            return "" if fcm is None or j.get("push") != "sending" else "push interrupted; not repeated"
+        if fcm is None or j.get(key):
+            return "" if fcm is None or j.get(key) != "sending" else "push interrupted; not repeated"
         lang = job.release.default_language
-        j.put("push", "sending")
+        data = {"release": job.release.id, "feed_url": self.opts.public_url + FEED,
+                "titles": json.dumps({c: job.release.text("title", c) for c in job.release.languages},
+                                     ensure_ascii=False)}
+        if key == "repeat_push":
+            data["repeat"] = str(j.get("repeat"))
+        j.put(key, "sending")
         try:
             name = send_push(
                 fcm, self.resolve_path(fcm.credentials),
                 self.resolve_path(fcm.ca_bundle) if fcm.ca_bundle else None,
                 title=job.release.text("title", lang), body=job.release.text("description", lang)[:240],
-                data={"release": job.release.id, "feed_url": self.opts.public_url + FEED,
-                      "titles": json.dumps({c: job.release.text("title", c) for c in job.release.languages},
-                                           ensure_ascii=False)},
-                channel=self.name)
+                data=data, channel=self.name)
         except Ambiguous:
             raise
         except (AuthError, Rejected) as e:
-            j.put("push", f"failed: {e}")
+            j.put(key, f"failed: {e}")
             return f"live, but the push notification failed: {e}"
         except Exception:
-            j.delete("push")  # not delivered: the core's retry sends it
+            j.delete(key)  # not delivered: the core's retry sends it
             raise
-        j.put("push", name)
+        j.put(key, name)
         return f"push sent ({name})"
 
     def _put_item(self, t: Target, job: Job) -> None:

@@ -7,6 +7,13 @@ reads at any instant must see a playlist whose files exist and match, so every c
 removing writes playlists, then sums, then deletes media. Each file is written under a temporary
 name and renamed. Items whose ``end`` has passed drop out whenever a site is written, and
 ``prune`` does it for every site (the scheduler calls it).
+
+A repeat run (``job.extra["repeat"]``, once per occurrence) re-shows the release: with a window
+(``job.extra["window"]``, today's start/end in UTC) every site's item gets that start and end
+(never past ``signage.end``); without one, an item that has ended comes back from the occurrence
+for as long as it was shown before (or without an end). The journal's ``shown`` keeps these
+times for later publishes and updates; ``repeat`` the last occurrence taken up. Media that an
+ended item took away are copied again.
 """
 
 from __future__ import annotations
@@ -120,11 +127,33 @@ class Signage(Channel):
 
     def _item(self, job: Job, r: Rendition) -> Item:
         release, lang = job.release, self._language(job.release)
+        end = release.signage.end if release.signage else None
+        shown = job.journal.get("shown") or {}
+        if shown:  # a repeat's times, never past signage.end
+            last = datetime.fromisoformat(shown["end"]) if shown.get("end") else None
+            end = min(t for t in (end, last) if t) if end or last else None
         return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
                 "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3),
-                "start": _iso(self._start(release)) or job.journal.get("start"),
-                "end": _iso(release.signage.end if release.signage else None),
-                "title": release.text("title", lang), "language": lang}
+                "start": shown.get("start") or _iso(self._start(release)) or job.journal.get("start"),
+                "end": _iso(end), "title": release.text("title", lang), "language": lang}
+
+    def _repeat(self, job: Job, r: Rendition) -> None:
+        """Take up a new repeat occurrence: journal the times to show it (before any change)."""
+        j, occurrence = job.journal, job.extra.get("repeat")
+        if not occurrence or (j.get("repeat") and datetime.fromisoformat(occurrence)
+                              <= datetime.fromisoformat(j.get("repeat"))):
+            return
+        window = job.extra.get("window")
+        if window:
+            j.put("shown", {"start": window["start"], "end": window["end"]})
+        else:
+            before = self._item(job, r)
+            if before["end"] and _ended(before, job.now()):
+                start, end = (datetime.fromisoformat(before[k]) for k in ("start", "end"))
+                again = datetime.fromisoformat(occurrence)
+                j.put("shown", {"start": again.isoformat(),
+                                "end": (again + (end - start)).isoformat() if end > start else None})
+        j.put("repeat", occurrence)
 
     @staticmethod
     def read_playlist(t: Target, site: str) -> list[Item]:
@@ -176,7 +205,11 @@ class Signage(Channel):
         j.delete("withdrawn")
         if not self._start(job.release) and not j.get("start"):  # no date given: from the first
             j.put("start", _iso(job.now()))  # publish on, fixed so publishing again changes nothing
+        self._repeat(job, r)
         item = self._item(job, r)
+        if item["end"] and _ended(item, job.now()) and j.get("shown"):
+            return Outcome(state="live", remote_id=item["file"], checksum=item["sha256"],
+                           note=f"shown until {item['end']}; it comes back at the next repeat")
         if item["end"] and _ended(item, job.now()):
             raise Rejected(f"signage.end ({item['end']}) has passed; change it in the manifest "
                            "or leave this channel out")
@@ -185,9 +218,9 @@ class Signage(Channel):
             todo = [s for s in sites if (j.get("live") or {}).get(s) != item]
             staged: dict[str, str] = dict(j.get("staged") or {})
             for site in todo:  # the slow part: a verified copy per site in the private staging area
-                if staged.get(site) == item["sha256"] or (j.get("live") or {}).get(site, {}).get(
-                        "sha256") == item["sha256"]:
-                    continue
+                if staged.get(site) == item["sha256"] or ((j.get("live") or {}).get(site, {}).get(
+                        "sha256") == item["sha256"] and t.exists(join(site, item["file"]))):
+                    continue  # (an ended item's media were taken away: copied again)
                 staging = j.get("staging")
                 if not staging or not t.exists(staging):
                     staging = join(t.staging_root, random_name())
@@ -255,7 +288,7 @@ class Signage(Channel):
                 self._remove(t, job, site)
             if job.journal.get("staging"):
                 t.delete(job.journal.get("staging"))
-        for key in ("live", "staged", "staging", "start"):
+        for key in ("live", "staged", "staging", "start", "shown", "repeat"):
             job.journal.delete(key)
         job.journal.put("withdrawn", True)
         return Outcome(state="withdrawn")

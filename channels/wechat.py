@@ -6,6 +6,7 @@ the video's public page (another channel's URL). Steps, each journalled and neve
 video material → cover as thumb material → cover image for the body → draft → freepublish/submit
 → freepublish/get until live. A step whose answer was lost (killed process, timeout) is found
 again on the server before anything is re-sent, so a resume never makes a duplicate.
+A repeat run posts a new article from the same materials (``channels/_wechat_repeat.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+from channels import _wechat_repeat as repeat
 from channels._wechat_api import WeChatAPI, WeChatOptions
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
@@ -245,7 +247,9 @@ class WeChat(Channel):
         j = job.journal
         if (j.get("article") or {}).get("id") != article_id:
             fingerprint = (j.get("draft") or {}).get("fingerprint", "")
+            repeat.went_live(j, article_id)
             j.put("article", {"id": article_id, "url": url, "fingerprint": fingerprint})
+        repeat.settled(j)
         for key in ("draft", "publish_id", "submit_intent"):
             j.delete(key)  # publishing removed the draft from the box
         for old in j.get("retired_articles", []):
@@ -275,6 +279,7 @@ class WeChat(Channel):
                    6: "WeChat banned the article"}
         reason = reasons.get(status, f"publish_status {status}")
         j.put("last_failure", reason)
+        repeat.settled(j)
         if j.get("draft"):  # if WeChat kept the failed draft, do not leave it behind
             api.call("draft/delete", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
                      what="deleting the draft that failed to publish")
@@ -299,8 +304,9 @@ class WeChat(Channel):
             outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"),
                                                         self.options.publish_wait))
             return self._sync(job) if outcome.state == "live" else outcome
+        reposting = repeat.begin(job)
         live = j.get("article")
-        if live:
+        if live and not reposting:
             if live["fingerprint"] == sha256_text(article):
                 return self._went_live(api, job, live["id"], live["url"])
             # a published article cannot be edited: publish the new version, then delete the old
@@ -318,7 +324,7 @@ class WeChat(Channel):
         return self._settle(api, job, self._poll(api, job, publish_id, self.options.publish_wait))
 
     def _look_for_article(self, api: WeChatAPI, job: Job, thumb_id: str) -> Outcome:
-        article_id, url = api.find_article(thumb_id, set(job.journal.get("retired_articles", [])))
+        article_id, url = api.find_article(thumb_id, repeat.known_articles(job.journal))
         if article_id:
             return self._went_live(api, job, article_id, url)
         return self._outcome(job, "processing", "submitted; waiting for WeChat to list the article")
@@ -332,7 +338,8 @@ class WeChat(Channel):
     def withdraw(self, job: Job) -> Outcome:
         j = job.journal
         api = self._api()
-        articles = [(j.get("article") or {}).get("id"), *j.get("retired_articles", [])]
+        articles = [(j.get("article") or {}).get("id"), *j.get("retired_articles", []),
+                    *j.get("earlier_articles", [])]
         if j.get("publish_id") and not j.get("article"):
             data = api.call("freepublish/get", {"publish_id": j.get("publish_id")}, ok_codes=GONE,
                             what="asking for the publish state")
@@ -363,29 +370,30 @@ class WeChat(Channel):
         api = self._api()
         checksum = str((j.get("video") or {}).get("sha256", ""))
         try:
-            live = j.get("article")
-            if live and not j.get("publish_id"):
+            if j.get("publish_id"):
+                outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"), 0))
+                return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
+                                    checksum=checksum, detail=outcome.note)
+            live = j.get("article")  # while a re-post's draft waits, the previous article is live
+            if j.get("draft"):
+                data = api.call("draft/get", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
+                                what="reading the draft")
+                editor = not self.options.auto_publish
+                if not data.get("errcode") and (editor or not live):
+                    return RemoteStatus(state="processing" if editor else "scheduled",
+                                        remote_id=j.get("draft")["media_id"], checksum=checksum,
+                                        detail=AWAITING_EDITOR if editor else "draft ready for publish_at")
+                if data.get("errcode"):
+                    outcome = self._look_for_article(api, job, (j.get("thumb") or {}).get("media_id", ""))
+                    return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
+                                        checksum=checksum, detail=outcome.note)
+            if live:
                 data = api.call("freepublish/getarticle", {"article_id": live["id"]},
                                 what="reading the article")
                 deleted = any(n.get("is_deleted") or n.get("is_delete") for n in data.get("news_item", []))
                 return RemoteStatus(state="withdrawn" if deleted else "live", remote_id=live["id"],
                                     url=live["url"], checksum=checksum,
                                     drift=["the article was deleted on WeChat"] if deleted else [])
-            if j.get("publish_id"):
-                outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"), 0))
-                return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
-                                    checksum=checksum, detail=outcome.note)
-            if j.get("draft"):
-                data = api.call("draft/get", {"media_id": j.get("draft")["media_id"]}, ok_codes=GONE,
-                                what="reading the draft")
-                if not data.get("errcode"):
-                    editor = not self.options.auto_publish
-                    return RemoteStatus(state="processing" if editor else "scheduled",
-                                        remote_id=j.get("draft")["media_id"], checksum=checksum,
-                                        detail=AWAITING_EDITOR if editor else "draft ready for publish_at")
-                outcome = self._look_for_article(api, job, (j.get("thumb") or {}).get("media_id", ""))
-                return RemoteStatus(state=outcome.state, remote_id=outcome.remote_id, url=outcome.url,
-                                    checksum=checksum, detail=outcome.note)
         except NotFound as exc:
             return RemoteStatus(state="failed", checksum=checksum, drift=[str(exc)])
         except Rejected as exc:

@@ -9,6 +9,9 @@ The state store is the truth. Jobs are derived from it at start-up and every ``p
 * ``retry:<release>:<channel>`` — a DateTrigger at a ``deferred`` publication's ``retry_at``.
 * ``repeat:<release>:<n>`` — the manifest's ``repeat[n]`` rule: a CronTrigger (wall-clock, in the
   rule's zone) or an IntervalTrigger (``every``: exact elapsed time), ending at ``until``.
+  Cron weekdays count as crontab does (0 or 7 = Sunday), not as APScheduler 3 (0 = Monday). A
+  wall-clock time that occurs twice (clocks going back) fires once; one that does not exist that
+  day (clocks going forward) fires an hour later, once.
 
 Misfire policy: every job has ``coalesce=True`` and ``misfire_grace_time=None``: a run that was
 due while the service was down runs once, as soon as it is back, however late, never N times.
@@ -22,149 +25,43 @@ A repeat run re-publishes to each of the rule's channels that is live: it calls 
 WeChat article, a signage playlist entry for today's window) does so once per occurrence; any
 other adapter's idempotent ``publish`` just confirms the copy is still live. A failed repeat
 leaves the publication ``live`` and records the error. A rule with a ``window`` runs only inside
-its daily window (in the rule's zone).
+its daily window (in the rule's zone). A re-post the channel is still finishing (a new WeChat
+article being published or awaiting an editor) leaves the publication ``processing``.
+
+Publications left ``processing`` are asked for their status every ``processing_poll`` seconds
+(``publisher.polling``) and recorded ``live`` or ``failed`` once the channel says so.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Literal
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from publisher.config import SiteConfig
 from publisher.errors import InputError
-from publisher.models import Release, RepeatSpec
+from publisher.models import Release
 from publisher.operations import adapters, gone_from_config, renditions_for, stored
 from publisher.orchestrator import Orchestrator, Reporter
+from publisher.polling import poll_processing
 from publisher.store import EventRow, ReleaseRow, Store, utcnow
+from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
 
 log = logging.getLogger("publisher.scheduler")
 JobKind = Literal["embargo", "retry", "repeat"]
 BUSY_DELAY = timedelta(seconds=0.5)  # when another process holds the release's lock
 ERROR_DELAY = timedelta(seconds=30)  # after an unexpected error in a job
 AGAIN_DELAY = timedelta(seconds=5)  # before running a job again that is still wanted after it ran
-
-
-class WallClockCron(CronTrigger):
-    """A CronTrigger that fires a wall-clock time occurring twice (clocks going back) only once."""
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        nxt: datetime | None = super().get_next_fire_time(previous_fire_time, now)
-        while nxt is not None and previous_fire_time is not None and _wall(nxt, self.timezone) == _wall(
-                previous_fire_time, self.timezone):
-            nxt = super().get_next_fire_time(nxt, nxt)
-        return nxt
-
-
-def _wall(value: datetime, zone: Any) -> datetime:
-    return value.astimezone(zone).replace(tzinfo=None)
-
-
-def every(text: str) -> timedelta:
-    m = re.fullmatch(r"(\d+)([mhdw])", text)
-    if not m:
-        raise InputError(f"repeat every '{text}' is not an interval; write e.g. 90m, 12h, 30d or 1w")
-    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-    return timedelta(**{unit: int(m.group(1))})
-
-
-def repeat_trigger(spec: RepeatSpec) -> BaseTrigger:
-    zone = ZoneInfo(spec.timezone)
-    if spec.cron:
-        try:
-            return WallClockCron(**_cron_fields(spec.cron), timezone=zone, end_date=spec.until)
-        except ValueError as exc:
-            raise InputError(f"repeat cron '{spec.cron}': {exc}") from None
-    assert spec.every is not None
-    return IntervalTrigger(seconds=every(spec.every).total_seconds(), timezone=zone, end_date=spec.until)
-
-
-def _cron_fields(expr: str) -> dict[str, str]:
-    values = expr.split()
-    if len(values) != 5:
-        raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), got {len(values)}")
-    fields = dict(zip(("minute", "hour", "day", "month", "day_of_week"), values, strict=True))
-    fields["day_of_week"] = crontab_weekdays(fields["day_of_week"])
-    return fields
-
-
-def crontab_weekdays(text: str) -> str:
-    """A crontab weekday field (0 or 7 = Sunday) as APScheduler 3 names (it counts 0 = Monday)."""
-    if text in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for token in text.lower().split(","):
-        part, _, step = token.partition("/")
-        if part == "*":
-            lo, hi = 0, 6
-        else:
-            a, _, b = part.partition("-")
-            lo = _weekday(a)
-            hi = _weekday(b) if b else (6 if step else lo)
-            if b and hi == 0 and b.strip() == "7":
-                hi = 7
-        if not step.isdigit() and step:
-            raise ValueError(f"'{token}' has a bad step")
-        days.update(d % 7 for d in range(lo, hi + 1, int(step or 1)))
-    if not days:
-        raise ValueError(f"'{text}' names no weekday")
-    return ",".join(WEEKDAYS[d] for d in sorted(days))
-
-
-WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _weekday(text: str) -> int:
-    text = text.strip()
-    if text in WEEKDAYS:
-        return WEEKDAYS.index(text)
-    if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7
-    raise ValueError(f"'{text}' is not a weekday (0-7 or sun-sat)")
-
-
-def occurrences(trigger: BaseTrigger, after: datetime, until: datetime, cap: int = 10_000) -> list[datetime]:
-    """Fire times in (after, until], oldest first (at most ``cap``)."""
-    out: list[datetime] = []
-    t = trigger.get_next_fire_time(after, after)
-    while t is not None and t <= until and len(out) < cap:
-        out.append(t.astimezone(UTC))
-        t = trigger.get_next_fire_time(t, t)
-    return out
-
-
-def in_window(spec: RepeatSpec, at: datetime) -> bool:
-    if not spec.window:
-        return True
-    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
-    now = at.astimezone(ZoneInfo(spec.timezone)).time()
-    return start <= now < end if start < end else (now >= start or now < end)
-
-
-def window_today(spec: RepeatSpec, at: datetime) -> dict[str, str] | None:
-    """Today's window (in the rule's zone) as UTC ISO times, for adapters such as signage."""
-    if not spec.window:
-        return None
-    zone = ZoneInfo(spec.timezone)
-    day = at.astimezone(zone).date()
-    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
-    begin = datetime.combine(day, start, zone)
-    finish = datetime.combine(day if end > start else day + timedelta(days=1), end, zone)
-    return {"start": begin.astimezone(UTC).isoformat(), "end": finish.astimezone(UTC).isoformat()}
 
 
 # --- what should be scheduled, derived from the store ------------------------------------------
@@ -244,11 +141,12 @@ class Service:
 
     def __init__(self, config: SiteConfig, store: Store, state_dir: Path, *, poll: float = 2.0,
                  notify: Callable[[str], None] | None = None, reporter: Reporter | None = None,
-                 leader: Callable[[], bool] | None = None) -> None:
+                 leader: Callable[[], bool] | None = None, processing_poll: float = 60.0) -> None:
         self.config = config
         self.store = store
         self.state_dir = state_dir
         self.poll = poll
+        self.processing_poll = processing_poll
         self.notify = notify or (lambda text: log.info("%s", text))
         self.reporter = reporter or Reporter()
         self.scheduler = BackgroundScheduler(
@@ -258,6 +156,9 @@ class Service:
         self._signatures: dict[str, str] = {}
         self._running: set[str] = set()
         self._not_before: dict[str, datetime] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._poller: threading.Thread | None = None
         #: with several instances (scale-out), only the one for which ``leader()`` is True runs jobs
         self.leader = leader
         self._leading: bool | None = None
@@ -267,11 +168,23 @@ class Service:
 
     def start(self) -> None:
         self.scheduler.start()
+        self._stop.clear()
         self.sync()
-        self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.poll, timezone=UTC), id="sync")
+        self.scheduler.add_job(self._poll_processing, "interval", seconds=self.processing_poll,
+                               id="processing", name="ask channels about processing publications",
+                               next_run_time=utcnow(), replace_existing=True)
+        self._poller = threading.Thread(target=self._poll_loop, name="publisher-sync", daemon=True)
+        self._poller.start()
         self.notify(f"service started; polling the store every {self.poll:g} s")
 
     def stop(self, wait: bool = True) -> None:
+        # The poller is stopped first: APScheduler's shutdown holds its job-store lock while it
+        # waits for running jobs, so nothing may call into the scheduler from then on.
+        self._stop.set()
+        self._wake.set()
+        if self._poller is not None:
+            self._poller.join()
+            self._poller = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         self.notify("service stopped")
@@ -283,6 +196,14 @@ class Service:
             stop.wait()
         finally:
             self.stop()
+
+    def _poll_loop(self) -> None:
+        """Look at the store every ``poll`` seconds, or at once when a job asks (``_wake``)."""
+        while not self._stop.is_set():
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.sync()
 
     def sync(self) -> None:
         """Make the scheduler's jobs match what the store says should happen."""
@@ -317,6 +238,16 @@ class Service:
                                        next_run_time=start, replace_existing=True)
                 self._signatures[j.id] = j.signature
 
+    def _poll_processing(self) -> None:
+        if self._leading is False or self._stop.is_set():
+            return
+        try:
+            for line in poll_processing(self.orchestrator()):
+                self.notify(line)
+        except Exception:
+            log.exception("checking processing publications; will try again")
+        self._wake.set()  # a publication that went live may have repeat rules to plan
+
     def _run(self, job: PlannedJob) -> None:
         with self._sync_lock:
             self._running.add(job.id)
@@ -342,7 +273,7 @@ class Service:
             with self._sync_lock:
                 self._running.discard(job.id)
                 self._signatures.pop(job.id, None)  # re-derive it from the store at once
-            self.sync()
+            self._wake.set()
 
     def _failed(self, job: PlannedJob, message: str) -> None:
         self._not_before[job.id] = utcnow() + ERROR_DELAY
@@ -423,10 +354,11 @@ def repeat_run(orch: Orchestrator, release_id: str, rule: int) -> str:
     outcome = []
     for name, ch in channels.items():
         r = orch.attempt(release, name, ch, "publish", renditions=renditions[name], extra=extra)
-        if r.state != "live":
+        if r.state not in ("live", "processing"):  # processing: the polling finishes it
             orch.store.update_publication(release_id, name, state="live",
                                           error=f"repeat run of {occurrence.isoformat()} failed: {r.error}")
-        outcome.append(f"{name} {'re-published' if r.state == 'live' else 'failed: ' + r.error}")
+        done = {"live": "re-published", "processing": f"re-publishing ({r.note or 'processing'})"}
+        outcome.append(f"{name} {done.get(r.state, 'failed: ' + r.error)}")
     outcome += [f"{n} skipped (no longer in the config)" for n in missing]
     skipped = [c for c in spec.channels if c not in live]
     outcome += [f"{c} skipped (not live)" for c in skipped]

@@ -11,7 +11,7 @@ open). HTTP-level faults such as 5xx bursts are the servers' job; this works bel
 Faults wait in a queue; each fires on the first connection whose byte count in the fault's
 direction ("up": client to server, "down": server to client) reaches ``after``. For random
 faults, ``proxy.random(rate, seed)`` gives each new connection that chance of a reset or stall
-at a random point of its first 256 kB. The proxy runs
+at a random point (log-uniform) of its first 256 kB. The proxy runs
 in its own thread, listens only on 127.0.0.1, and stops by itself after ``lifetime`` seconds;
 a stalled connection is dropped after ``stall_for`` seconds or when the proxy stops.
 """
@@ -155,11 +155,15 @@ class FaultProxy:
             if self._rate and self._rng.random() < self._rate:
                 kind: FaultKind = "reset" if self._rng.random() < 0.5 else "stall"
                 way: Direction = "down" if self._rng.random() < 0.3 else "up"
-                conn.planned = Fault(kind, after=self._rng.randint(1, 256 * 1024), direction=way)
+                after = int(2 ** self._rng.uniform(6, 18))  # 64 B .. 256 kB, log-uniform
+                conn.planned = Fault(kind, after=after, direction=way)
         self.stats["connections"] += 1
         self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except asyncio.CancelledError:  # the proxy is stopping
+            writer.transport.abort()
+            return
         except OSError:
             self.stats["upstream_refused"] += 1
             writer.transport.abort()
@@ -170,6 +174,8 @@ class FaultProxy:
         try:
             await asyncio.gather(self._pipe(conn, "up", reader, up_writer, pair),
                                  self._pipe(conn, "down", up_reader, writer, pair))
+        except asyncio.CancelledError:  # the proxy is stopping
+            pass
         finally:
             for w in pair:
                 w.close()

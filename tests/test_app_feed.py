@@ -55,6 +55,7 @@ SCHEMA: dict[str, Any] = {
                 "content_text": {"type": "string"},
                 "image": {"$ref": "#/$defs/url"},
                 "date_published": RFC3339,
+                "date_modified": RFC3339,
                 "language": {"type": "string"},
                 "tags": {"type": "array", "items": {"type": "string"}},
                 "attachments": {

@@ -278,7 +278,7 @@ def try_config(folder: Path, raw: bytes) -> str:
     return outcome
 
 
-check_root_last_output: list[str] = []
+LAST_CHECK_OUTPUT: list[str] = []  # what the last try_check printed, for failure messages
 
 
 def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
@@ -309,7 +309,7 @@ def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
     assert "Traceback" not in result.output
     if result.exit_code == 2:
         assert "error:" in result.output, result.output
-    check_root_last_output[:] = [result.output]
+    LAST_CHECK_OUTPUT[:] = [result.output]
     assert _no_publications(state / "state.db"), "check recorded a publication"
     assert not (root / "www").exists(), "check wrote to the website target"
     return "accepted" if result.exit_code == 0 else "refused"
@@ -615,6 +615,6 @@ def test_check_of_filter_syntax_is_offline_and_writes_nothing(tmp_path: Path, ma
     manifest = dict(VALID, captions={"en": FILTER_NAME, "zh-Hant": "subs/zh-Hant.vtt"},
                     title={"en": HTML_TITLE, "zh-Hant": "領事保護"})
     outcome = try_check(root, yaml.safe_dump(manifest, allow_unicode=True).encode(), None)
-    assert outcome == "accepted", check_root_last_output
+    assert outcome == "accepted", LAST_CHECK_OUTPUT
     # issue 3: "check ... no network, no writes" -- not even an empty state store
     assert not (root / "state" / "state.db").exists(), "`publisher check` created the state store"

@@ -167,3 +167,18 @@ def test_html_report_is_self_contained_and_readable(project: Callable[[], Projec
         finally:
             browser.close()
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+
+
+def test_since_reads_ages_and_times_in_the_operators_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from publisher.errors import InputError
+    from publisher.report import parse_since
+
+    hk, now = ZoneInfo("Asia/Hong_Kong"), datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert parse_since("2026-12-01T10:00", hk, now) == datetime(2026, 12, 1, 2, tzinfo=UTC)
+    assert parse_since("2026-12-01T10:00+00:00", hk, now) == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert parse_since("7d", hk, now) == now - timedelta(days=7)
+    assert parse_since("90m", hk, now) == now - timedelta(minutes=90)
+    with pytest.raises(InputError, match="--since"):
+        parse_since("yesterday", hk, now)

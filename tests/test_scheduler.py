@@ -35,18 +35,16 @@ from publisher.contract import Channel, ChannelOptions, Job, register
 from publisher.errors import RateLimited, Rejected
 from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, RepeatSpec
 from publisher.orchestrator import Orchestrator
-from publisher.scheduler import (
-    Service,
+from publisher.scheduler import Service, planned_jobs, repeat_run
+from publisher.store import Store, sqlite_url
+from publisher.triggers import (
     WallClockCron,
     crontab_weekdays,
     in_window,
     occurrences,
-    planned_jobs,
-    repeat_run,
     repeat_trigger,
     window_today,
 )
-from publisher.store import Store, sqlite_url
 from tests.conftest import Project
 
 
@@ -71,6 +69,9 @@ class Drop(Channel):
         return []
 
     def _gate(self, job: Job) -> None:
+        if (self.target / "SLOW").exists():  # a slow upload: lets a test stop the service mid-job
+            (self.target / "STARTED").touch()
+            time.sleep(float((self.target / "SLOW").read_text()))
         if (self.target / "QUOTA").exists():
             raise RateLimited("daily quota spent", retry_at=datetime.fromisoformat(
                 (self.target / "QUOTA").read_text().strip()))
@@ -276,6 +277,24 @@ def test_service_restarted_across_the_publish_time_publishes_once(
     assert [line.split()[0] for line in lines(target, rid)] == ["live"]
     assert state_of(cli, proj) == {"drop-a": "live"}
     assert planned_jobs(Store(sqlite_url(proj.state_dir))) == []
+
+
+def test_stopping_waits_for_a_running_job_without_deadlock(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    target = drop(proj)
+    rid = proj.manifest["id"]
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(seconds=2))
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    (target / "SLOW").write_text("1.5")
+    svc = service(proj, poll=0.1)
+    svc.start()
+    assert wait_for(lambda: (target / "STARTED").exists(), timeout=8)
+    stopper = threading.Thread(target=svc.stop)
+    stopper.start()
+    stopper.join(timeout=15)
+    assert not stopper.is_alive(), "stopping the service hung while a job ran"
+    assert (target / rid).exists() and state_of(cli, proj) == {"drop-a": "live"}
 
 
 def test_deferred_publication_is_retried_at_retry_at(project: Callable[[], Project], cli: Any) -> None:

@@ -1,10 +1,12 @@
 """Configured secrets never reach logs, reports, CLI output, error messages, the state store or
 anything published: releases with a WebDAV password (password_env), a WeChat AppSecret
-(secret_env) and YouTube credentials (file), on the happy path and on failing ones (wrong
-password, wrong secret, revoked refresh token). Every output is collected and grepped."""
+(secret_env), YouTube credentials (file) and an FCM service-account key (app feed push), on the
+happy path and on failing ones (wrong password, wrong secret, revoked refresh token, a key FCM
+does not know). Every output is collected and grepped."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,9 @@ class Services:
     dav: WebDAVServer
     wechat: Running
     youtube: YouTubeFake
+    fcm: Any
+    fcm_account: Path
+    fcm_ca: Path
     outputs: list[tuple[str, str]] = field(default_factory=list)  # (what, text)
 
     def secrets(self) -> dict[str, str]:
@@ -41,6 +46,11 @@ class Services:
             found[f"YouTube access token {i}"] = t
         for i, t in enumerate(sorted(self.wechat.fake.tokens)):
             found[f"WeChat access_token {i}"] = t
+        for i, t in enumerate(sorted(self.fcm.tokens)):
+            found[f"FCM access token {i}"] = t
+        key = json.loads(self.fcm_account.read_text(encoding="utf-8"))["private_key"]
+        for i, line in enumerate(key.strip().splitlines()[1:-1][:3]):  # lines of the PEM body
+            found[f"FCM private key line {i}"] = line
         return found
 
     revoked: list[str] = field(default_factory=list)
@@ -53,9 +63,11 @@ class Services:
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
+    from tests.servers.fcm import fcm_server
+
     with webdav_server(tmp_path / "dav") as dav, serve_wechat(tmp_path / "wx") as wx, \
-            YouTubeFake(tmp_path / "yt") as yt:
-        yield Services(dav, wx, yt)
+            YouTubeFake(tmp_path / "yt") as yt, fcm_server(tmp_path / "fcm") as (fcm, account, ca):
+        yield Services(dav, wx, yt, fcm, account, ca)
 
 
 def configure(proj: Project, s: Services) -> None:
@@ -69,6 +81,10 @@ def configure(proj: Project, s: Services) -> None:
     proj.add_channel("youtube", {"kind": "youtube", "credentials": "secrets/youtube.json",
                                  "api_root": s.youtube.url, "ca_bundle": str(s.youtube.certfile),
                                  "chunk_mib": 0.25, "timeout": 5})
+    proj.add_channel("app", {"kind": "app-feed", "target": str(proj.root / "feed"),
+                             "public_url": "https://app.example.gov.hk/feed/",
+                             "fcm": {"credentials": str(s.fcm_account), "topic": "safeguard-videos",
+                                     "api_root": s.fcm.root, "ca_bundle": str(s.fcm_ca)}})
     proj.settings["retry"] = {"attempts": 2, "base_seconds": 0.05, "max_seconds": 0.1}
     proj.write()
 
@@ -78,9 +94,9 @@ def run_all(cli: Any, proj: Project, s: Services) -> dict[str, int]:
     codes: dict[str, int] = {}
     rid, manifest, html = proj.manifest["id"], str(proj.manifest_path), str(proj.root / "report.html")
     commands = [["check", manifest], ["plan", manifest], ["release", manifest], ["release", manifest],
-                ["channels"], ["status"], ["status", "--json"], ["status", "--csv"], ["status", "--html", html],
-                ["status", "--verify"], ["retry", rid], ["update", manifest], ["withdraw", rid],
-                ["status", "--json"]]
+                ["channels"], ["status"], ["status", "--json"], ["status", "--csv"],
+                ["status", "--html", html], ["status", "--verify"], ["retry", rid], ["update", manifest],
+                ["withdraw", rid], ["status", "--json"]]
     for cmd in commands:
         args = ["--verbose", *cmd]
         result = cli(proj, *args)
@@ -106,6 +122,10 @@ def collect_files(s: Services, proj: Project) -> None:
     for path in sorted(s.dav.root.rglob("*")):
         if path.is_file() and path.suffix in (".html", ".json", ".m3u8", ".vtt", ""):  # SHA256SUMS too
             s.outputs.append((f"published {path}", path.read_text(encoding="utf-8", errors="replace")))
+    for path in sorted((proj.root / "feed").rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".m3u8", ".vtt", ""):
+            s.outputs.append((f"published {path}", path.read_text(encoding="utf-8", errors="replace")))
+    s.outputs.append(("FCM messages", json.dumps(s.fcm.messages, ensure_ascii=False)))
     for body in s.wechat.fake.drafts.values():
         s.outputs.append(("WeChat draft", repr(body)))
 
@@ -129,6 +149,7 @@ def test_secrets_stay_out_of_everything_on_success(project: Callable[[], Project
     assert codes["status"] == 0 and (proj.root / "report.html").is_file(), s.outputs
     assert s.seen_access, "YouTube was never called: the grep would prove nothing"
     assert s.wechat.fake.tokens, "WeChat was never called"
+    assert s.fcm.tokens and s.fcm.messages, "FCM was never called"
     assert (proj.state_dir / "publisher.log").is_file()
     collect_files(s, proj)
     assert_no_secret(s)
@@ -143,12 +164,15 @@ def test_secrets_stay_out_of_failures(project: Callable[[], Project], cli: Any, 
     configure(proj, s)
     s.revoked = sorted(s.youtube.model.refresh_tokens)
     s.youtube.model.revoke_refresh_tokens()
+    from tests.servers.fcm import write_service_account  # a key FCM does not know
+    write_service_account(s.fcm_account, "safeguard-hk", s.fcm.token_uri)
     codes = run_all(cli, proj, s)
     assert codes["release"] == 1, s.outputs
     release_out = next(text for what, text in s.outputs if what.startswith("`publisher --verbose release"))
-    for name in ("dav-web", "wechat", "youtube"):
+    for name in ("dav-web", "wechat", "youtube", "app"):
         assert name in release_out
     assert "failed" in release_out
+    assert "push" in release_out  # the app feed's FCM push was tried with the unknown key
     # the wrong secrets were really sent, so a leak would have had something to leak
     assert s.wechat.fake.count("/cgi-bin/stable_token") >= 1
     collect_files(s, proj)

@@ -9,11 +9,12 @@ name and renamed. Items whose ``end`` has passed drop out whenever a site is wri
 ``prune`` does it for every site (the scheduler calls it).
 
 A repeat run (``job.extra["repeat"]``, once per occurrence) re-shows the release: with a window
-(``job.extra["window"]``, today's start/end in UTC) every site's item gets that start and end
-(never past ``signage.end``); without one, an item that has ended comes back from the occurrence
-for as long as it was shown before (or without an end). The journal's ``shown`` keeps these
-times for later publishes and updates; ``repeat`` the last occurrence taken up. Media that an
-ended item took away are copied again.
+(``job.extra["window"]``, today's start/end in UTC) every site's item gets that start and end;
+without one, an item that has ended (``signage.end`` or an earlier window) comes back from the
+occurrence for as long as it was shown before. These times replace ``signage.start``/``end``
+(the rule's ``until`` ends the repeats) and the journal's ``shown`` keeps them for later
+publishes and updates; ``repeat`` is the last occurrence taken up. Media that an ended item took
+away are copied again.
 """
 
 from __future__ import annotations
@@ -127,15 +128,12 @@ class Signage(Channel):
 
     def _item(self, job: Job, r: Rendition) -> Item:
         release, lang = job.release, self._language(job.release)
-        end = release.signage.end if release.signage else None
-        shown = job.journal.get("shown") or {}
-        if shown:  # a repeat's times, never past signage.end
-            last = datetime.fromisoformat(shown["end"]) if shown.get("end") else None
-            end = min(t for t in (end, last) if t) if end or last else None
+        shown = job.journal.get("shown")  # a repeat's times replace signage.start/end
+        start = shown["start"] if shown else _iso(self._start(release)) or job.journal.get("start")
+        end = shown["end"] if shown else _iso(release.signage.end if release.signage else None)
         return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
-                "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3),
-                "start": shown.get("start") or _iso(self._start(release)) or job.journal.get("start"),
-                "end": _iso(end), "title": release.text("title", lang), "language": lang}
+                "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3), "start": start,
+                "end": end, "title": release.text("title", lang), "language": lang}
 
     def _repeat(self, job: Job, r: Rendition) -> None:
         """Take up a new repeat occurrence: journal the times to show it (before any change)."""
@@ -340,6 +338,8 @@ class Signage(Channel):
                                 url=f"{where}/{first}/playlist.json", drift=drift,
                                 detail=f"in the playlist of {', '.join(found)}")
         if live and all(_ended(i, job.now()) for i in live.values()):
+            if job.journal.get("shown"):  # the store keeps it live between repeat windows
+                return RemoteStatus(state="live", detail="between repeat windows", drift=drift)
             return RemoteStatus(state="withdrawn", detail="its signage end time has passed", drift=drift)
         state = "withdrawn" if job.journal.get("withdrawn") else "scheduled" if job.journal.get("staged") \
             else "pending"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,11 +20,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 from typer.core import TyperGroup
 
-from publisher.config import SiteConfig, load_config
+from publisher.checks import prepare
+from publisher.context import Context
 from publisher.contract import RedactingFilter, redact
 from publisher.errors import InputError, PublisherError
 from publisher.orchestrator import Orchestrator, Reporter, RunResult
-from publisher.store import Store, sqlite_url
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -48,28 +47,8 @@ STATE_STYLE = {"live": "green", "scheduled": "cyan", "processing": "blue", "pend
                "deferred": "yellow", "failed": "red", "withdrawn": "magenta", "cancelled": "dim"}
 
 
-@dataclass
-class Env:
-    """What every command needs, opened lazily so `init` and `--help` touch nothing."""
-
-    config_path: Path
-    state_dir: Path
-    _config: SiteConfig | None = None
-    _store: Store | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def config(self) -> SiteConfig:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._store = Store(self.config.settings.store or sqlite_url(self.state_dir))
-        return self._store
+class Env(Context):
+    """What every command needs."""
 
     def orchestrator(self, reporter: Reporter | None = None) -> Orchestrator:
         return Orchestrator(self.config, self.store, self.state_dir, reporter=reporter)
@@ -104,7 +83,9 @@ def setup_logging(state_dir: Path, verbose: bool) -> None:
     handlers: list[logging.Handler] = []
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handlers.append(logging.FileHandler(state_dir / "publisher.log", encoding="utf-8"))
+        logfile = state_dir / "publisher.log"
+        os.close(os.open(logfile, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        handlers.append(logging.FileHandler(logfile, encoding="utf-8"))
     except OSError:
         pass
     stream = logging.StreamHandler(sys.stderr)
@@ -165,7 +146,7 @@ Only = Annotated[list[str] | None, typer.Option("--only", help="Only this channe
 def check(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Validate manifest, config, master, captions and thumbnail. No network, no writes."""
     e = env(ctx)
-    prep = e.orchestrator().prepare(manifest, only)
+    prep = prepare(e.config, manifest, e.state_dir, only)  # not e.orchestrator(): it opens the store
     m = prep.master
     out.print(f"OK {prep.release.id}: {m.path.name} {m.width}x{m.height} {m.fps:g} fps "
               f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…")
@@ -294,7 +275,9 @@ def demo(ctx: typer.Context,
     e.config_path = config
     with ConsoleReporter() as reporter:
         result = e.orchestrator(reporter).release(manifest)
-    out.print(results_table(result))
+    from publisher.cli_ops import status
+
+    status(ctx)
     out.print(f"website folder: {config.parent / 'www' / 'videos'}")
     raise typer.Exit(result.exit_code)
 

@@ -16,6 +16,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from publisher import operations, report
@@ -106,8 +107,8 @@ def _status_table(selection: report.Selection, zone: ZoneInfo) -> Table:
     for r in selection.rows:
         when = (f"at {report.local(r.publish_at, zone)}" if r.state == "scheduled" and r.publish_at
                 else report.local(r.updated_at, zone))
-        table.add_row(r.release, r.channel, r.kind, _styled(r.state), r.remote_id, r.url, r.checksum[:12],
-                      when, report.one_line(r.error or r.note))
+        table.add_row(r.release, r.channel, r.kind, _styled(r.state), escape(r.remote_id), escape(r.url),
+                      r.checksum[:12], when, escape(report.one_line(r.error or r.note)))
     counts = report.summary(selection)
     table.caption = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet"
     if selection.total_releases > len(selection.releases):

@@ -87,6 +87,16 @@ def load_config(path: Path) -> SiteConfig:
         settings = SiteSettings.model_validate(data)
     except ValidationError as exc:
         raise InputError(problems + schema_problems(doc, exc)) from None
+    if settings.store is not None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(settings.store)
+        except (ArgumentError, ValueError):
+            problems.append(Problem(str(path), "store", "not a database URL",
+                                    "write e.g. postgresql+psycopg://user@host/publisher, or remove it",
+                                    doc.line(("store",))))
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -165,7 +165,8 @@ class Orchestrator:
                     transcoder.run(fresh, on_ready=on_ready, on_progress=self.reporter.progress)
             except Exception as exc:  # reported per channel below
                 failure.append(redact(str(exc)))
-                log.exception("transcode failed")
+                log.error("transcode failed: %s", redact(str(exc)))
+                log.debug("transcode failure details", exc_info=True)
             finally:
                 for s in signals.values():
                     s.set()
@@ -272,6 +273,7 @@ class Orchestrator:
         pub = self.store.update_publication(release_id, name, **fields)
         text = error or message or state
         self.store.add_event(release_id, state, text, name)
+        log.info("%s on %s: %s%s", release_id, name, state, f" ({text})" if text != state else "")
         self.reporter.channel(name, state, text)
         return ChannelResult.of(pub)
 

@@ -156,6 +156,9 @@ class _Checker:
                          "remove invisible control characters from the text")
 
     def file(self, loc: Loc, value: str) -> Path | None:
+        if "\x00" in value or len(value) > 4096:
+            self.problem(loc, "not a usable file name", "give a path relative to the manifest")
+            return None
         candidate = Path(value)
         if candidate.is_absolute():
             self.problem(loc, f"'{value}' is an absolute path", "give a path relative to the manifest")
@@ -163,7 +166,7 @@ class _Checker:
         full = self.root / candidate
         try:
             real = full.resolve(strict=True)
-        except (FileNotFoundError, RuntimeError):
+        except (OSError, RuntimeError):
             self.problem(loc, f"file '{value}' does not exist", f"put it at {full} or correct the path")
             return None
         if not real.is_relative_to(self.root):
@@ -206,6 +209,14 @@ class _Checker:
 
 def parse_time(text: str, zone: ZoneInfo | None, problem: Any) -> datetime | None:
     """A full timestamp with a zone, as UTC. ``problem(message, fix)`` is called when it is not."""
+    try:
+        return _parse_time(text, zone, problem)
+    except (OverflowError, ValueError):
+        problem(f"'{text}' is out of range", "write a date between 1970 and 9998")
+        return None
+
+
+def _parse_time(text: str, zone: ZoneInfo | None, problem: Any) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.replace(" ", "T", 1) if " " in text[:11] else text)
     except ValueError:

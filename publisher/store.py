@@ -8,8 +8,10 @@ The store knows only models; it never sees channels, the transcoder or the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -148,7 +150,8 @@ class Store:
         try:
             Base.metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the state store {_safe_url(url)}: {_reason(exc)}") from None
+            reason = _reason(exc, self.url)
+            raise StoreError(f"cannot open the state store {_safe_url(url)}: {reason}") from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -156,7 +159,7 @@ class Store:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
                 yield s
         except OperationalError as exc:
-            raise StoreError(f"state store {_safe_url(self.url)}: {_reason(exc)}") from None
+            raise StoreError(f"state store {_safe_url(self.url)}: {_reason(exc, self.url)}") from None
 
     # --- releases ----------------------------------------------------------------------------
     def save_release(self, release: Release, master: MasterInfo, hashes: dict[str, str]) -> None:
@@ -314,6 +317,14 @@ def _safe_url(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, url: str = "") -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig or exc).splitlines()[0]
+    text = str(orig or exc).splitlines()[0]
+    if url.startswith("sqlite:///") and ("disk" in text or "full" in text):
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(folder).free
+            if free < 1024 * 1024:
+                return (f"{text}: the disk holding {folder} is full ({free // 1024} kB free); "
+                        "free some space and run the same command again")
+    return text

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from publisher.checks import build_channels
-from publisher.config import SiteConfig, load_config
+from publisher.config import SiteConfig
+from publisher.context import Context
 from publisher.locks import RedisLocks
 from publisher.orchestrator import ChannelResult, Orchestrator, RunResult
-from publisher.store import Store, sqlite_url
 
 log = logging.getLogger("publisher.worker")
 QUEUE = "publisher"
@@ -37,27 +36,7 @@ def make_broker(config: SiteConfig) -> RedisBroker:
                        maintenance_chance=100_000)
 
 
-@dataclass
-class WorkerContext:
-    config_path: Path
-    state_dir: Path
-    _config: SiteConfig | None = None
-    _store: Store | None = None
-
-    @property
-    def config(self) -> SiteConfig:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(self.config.settings.store or sqlite_url(self.state_dir))
-        return self._store
-
-
-_context: WorkerContext | None = None
+_context: Context | None = None
 
 
 def publish_step(release_id: str, channel: str) -> None:
@@ -107,7 +86,7 @@ def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None) -
 def run_worker(config_path: Path, state_dir: Path, threads: int = 1) -> None:
     """Run one worker process until SIGTERM or SIGINT."""
     global _context
-    _context = WorkerContext(config_path, state_dir)
+    _context = Context(config_path, state_dir)
     broker = make_broker(_context.config)
     _actor(broker)
     worker = dramatiq.Worker(broker, worker_threads=threads, queues={QUEUE})

@@ -18,6 +18,7 @@ from publisher.models import Problem
 
 Loc = tuple[str | int, ...]
 _NULLS = {"", "~", "null", "Null", "NULL"}
+_STANDARD_TAGS = {"str", "int", "float", "bool", "null", "seq", "map", "timestamp"}
 
 
 class YamlDocument:
@@ -58,12 +59,17 @@ def load_yaml(path: Path, what: str) -> tuple[YamlDocument | None, list[Problem]
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [Problem(str(path), "", f"not valid YAML: {reason}", "fix the syntax", line)]
+    except RecursionError:
+        return None, [Problem(str(path), "", "nested too deeply", "flatten the structure")]
     problems: list[Problem] = []
     lines: dict[Loc, int] = {}
     if node is None:
         return YamlDocument(path, {}, lines), problems
     builder = _Builder(path, lines, problems)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except RecursionError:
+        return None, [Problem(str(path), "", "nested too deeply", "flatten the structure")]
     return YamlDocument(path, data, lines), problems
 
 
@@ -83,12 +89,17 @@ class _Builder:
             self._problem(loc, node, "anchors and aliases (&, *) are not supported", "write the value out")
             return None
         self.seen.add(id(node))
-        if node.tag.startswith("!") and not node.tag.startswith("!!") and node.tag != "!":
+        standard = node.tag.removeprefix("tag:yaml.org,2002:") in _STANDARD_TAGS
+        if node.tag != "!" and not standard:
             self._problem(loc, node, f"YAML tag {node.tag} is not supported", "remove the tag")
             return None
         if isinstance(node, yaml.ScalarNode):
             if node.style is None and node.value in _NULLS:
                 return None
+            if any("\ud800" <= c <= "\udfff" for c in node.value):
+                self._problem(loc, node, "contains a lone surrogate (\\uD800-\\uDFFF), which is not text",
+                              "remove the escape sequence")
+                return ""
             return node.value
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]

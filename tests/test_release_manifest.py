@@ -52,7 +52,8 @@ def test_good_manifest_resolves_paths(folder: Path) -> None:
 
 
 def test_yaml_11_lookalikes_stay_text(folder: Path) -> None:
-    text = GOOD.replace("tags: [consular protection, travel safety]", "tags: [NO, 09:30, 1e3, 2026-12-01, yes]")
+    text = GOOD.replace("tags: [consular protection, travel safety]",
+                        "tags: [NO, 09:30, 1e3, 2026-12-01, yes]")
     release = load_release(write(folder, text))
     assert release.tags == ["NO", "09:30", "1e3", "2026-12-01", "yes"]
 
@@ -91,7 +92,8 @@ def test_time_without_zone_refused_and_timezone_applies(folder: Path) -> None:
     assert any("publish_at" in p and "has no time zone" in p for p in found)
     found = problems(folder, GOOD + "publish_at: 2026-12-01\n")
     assert any("publish_at" in p and "no time of day" in p for p in found)
-    release = load_release(write(folder, GOOD + "publish_at: 2026-12-01T10:00:00\ntimezone: Asia/Hong_Kong\n"))
+    text = GOOD + "publish_at: 2026-12-01T10:00:00\ntimezone: Asia/Hong_Kong\n"
+    release = load_release(write(folder, text))
     assert release.publish_at == datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
 

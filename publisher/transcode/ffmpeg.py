@@ -178,5 +178,10 @@ def run(args: list[str], *, cwd: Path, duration: float, what: str,
     if code != 0:
         reason = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         tail = stderr_tail(log)
+        free = shutil.disk_usage(cwd).free
+        if free < 64 * 1024 * 1024 or "No space left" in tail:
+            raise TranscodeError(f"no space left on the disk of the rendition cache ({cwd.parent}): "
+                                 f"{free // 1024} kB free while {what}; free some space or set "
+                                 "cache_dir to a bigger disk, then run the same command again")
         raise TranscodeError(f"ffmpeg failed ({reason}) while {what}"
                              + (f"; its last messages:\n{tail}" if tail else ""))

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -58,6 +57,7 @@ from channels.targets import (
     Upload,
     open_target,
     sums_of,
+    target_credentials_present,
     target_problems,
     write_atomic,
 )
@@ -111,11 +111,9 @@ class AppFeed(Channel):
 
     def credentials_present(self) -> bool:
         o = self.opts
-        if o.password_env and not os.environ.get(o.password_env):
-            return False
         if o.fcm and not self.resolve_path(o.fcm.credentials).is_file():
             return False
-        return not (o.key_file and not self.resolve_path(o.key_file).is_file())
+        return target_credentials_present(o, self.config_dir)
 
     def validate(self, release: Release) -> list[Problem]:
         problems = target_problems(self.opts, self.config_dir, self.name)

@@ -89,6 +89,14 @@ def target_problems(options: TargetOptions, config_dir: Path, channel: str) -> l
     return problems
 
 
+def target_credentials_present(options: TargetOptions, config_dir: Path) -> bool:
+    """The password variable is set and the key file exists, where the options name them."""
+    if options.password_env and not os.environ.get(options.password_env):
+        return False
+    key = Path(os.path.expanduser(options.key_file)) if options.key_file else None
+    return key is None or (key if key.is_absolute() else config_dir / key).is_file()
+
+
 class Target(ABC):
     """One place files go. Not thread-safe; ``close`` when done (or use it as a context manager).
 

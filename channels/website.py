@@ -28,6 +28,7 @@ from channels.targets import (
     join,
     open_target,
     sums_of,
+    target_credentials_present,
     target_problems,
     write_atomic,
 )
@@ -130,11 +131,7 @@ class Website(Channel):
         return cast(WebsiteOptions, self.options)
 
     def credentials_present(self) -> bool:
-        import os
-        o = self.opts
-        if o.password_env and not os.environ.get(o.password_env):
-            return False
-        return not (o.key_file and not self.resolve_path(o.key_file).is_file())
+        return target_credentials_present(self.opts, self.config_dir)
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile=p, params=self.opts.encoding.get(p, {})) for p in PROFILES]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,20 +16,7 @@ from publisher.contract import Job, Journal
 from publisher.errors import RateLimited, Rejected, Transient
 from tests.fakes import youtube_run as run
 from tests.fakes.youtube_server import YouTubeFake
-from tests.test_youtube import assert_complete, job, options
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[YouTubeFake]:
-    with YouTubeFake(tmp_path / "fake") as f:
-        yield f
-
-
-@pytest.fixture
-def media(tmp_path: Path, master_file: Path) -> Path:
-    folder = tmp_path / "rel"
-    run.prepare(folder, master_file)
-    return folder
+from tests.test_youtube import assert_complete, fake, job, media, options  # noqa: F401 - fixtures
 
 
 def statuses(fake: YouTubeFake, name: str = "chunk") -> list[int]:

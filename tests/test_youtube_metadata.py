@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,9 @@ from publisher.errors import InputError, Rejected
 from publisher.models import Publication
 from tests.fakes import youtube_run as run
 from tests.fakes.youtube_server import YouTubeFake
-from tests.test_youtube import assert_complete, job, options
+from tests.test_youtube import assert_complete, fake, job, media, options  # noqa: F401 - fixtures
 
 LONG_ZH = "領" * 1667  # 5001 bytes in UTF-8, only 1667 characters
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[YouTubeFake]:
-    with YouTubeFake(tmp_path / "fake") as f:
-        yield f
-
-
-@pytest.fixture
-def media(tmp_path: Path, master_file: Path) -> Path:
-    folder = tmp_path / "rel"
-    run.prepare(folder, master_file)
-    return folder
 
 
 TITLES = {"en": "Consular Protection", "zh-Hant": "領事保護", "zh-Hans": "领事保护"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ import pytest
 from channels.app_feed import AppFeed, AppFeedOptions
 from publisher.contract import Journal
 from publisher.models import Publication, Rendition
-from tests.renditions import job, make_release, session_renditions
-from tests.servers import TARGET_KINDS, TargetSpec, target_spec
+from tests.renditions import job, make_release
+from tests.servers import TargetSpec, target_spec
+from tests.test_website import folder_spec, spec, web_renditions  # noqa: F401 - fixtures
 
 PUBLIC = "https://app.example.gov.hk/safeguard/"
 RID = "consular-protection-2026"
@@ -97,26 +97,6 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-@pytest.fixture(scope="session")
-def web_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendition]:
-    return session_renditions(tmp_path_factory)
-
-
-@pytest.fixture(params=TARGET_KINDS)
-def spec(request: pytest.FixtureRequest, tmp_path: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetSpec]:
-    with target_spec(request.param, tmp_path) as s:
-        for k, v in s.env.items():
-            monkeypatch.setenv(k, v)
-        yield s
-
-
-@pytest.fixture
-def folder_spec(tmp_path: Path) -> Iterator[TargetSpec]:
-    with target_spec("folder", tmp_path) as s:
-        yield s
 
 
 def channel(spec: TargetSpec, tmp: Path, **extra: Any) -> AppFeed:

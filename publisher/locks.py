@@ -1,4 +1,4 @@
-"""Named locks: one process at a time per release, one transcode at a time per master.
+"""Named locks: one process at a time per release, one worker at a time per step.
 
 ``FileLocks`` (fcntl) serve every process on one machine and are the embedded default.
 ``RedisLocks`` serve several machines (with ``broker: redis://...``); each lock is a lease that

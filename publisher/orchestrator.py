@@ -159,10 +159,9 @@ class Orchestrator:
 
         def encode() -> None:
             try:
-                # Another process may be encoding this master; wait, then re-plan to reuse its work.
-                with self.locks.hold(f"transcode-{master.sha256}"):
-                    fresh = transcoder.plan(release, master, requests)
-                    transcoder.run(fresh, on_ready=on_ready, on_progress=self.reporter.progress)
+                # run() itself re-checks the cache and holds the cache's lock while it encodes,
+                # so processes sharing a cache never encode the same rendition twice.
+                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress)
             except Exception as exc:  # reported per channel below
                 failure.append(redact(str(exc)))
                 log.error("transcode failed: %s", redact(str(exc)))

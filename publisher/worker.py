@@ -3,9 +3,10 @@
 ``publisher release`` with ``broker: redis://...`` checks and records the release, then sends one
 message per channel that has work; ``publisher worker`` processes run them. Steps are idempotent
 through the state store (a step resumes from its journal and skips what is live), so a message
-redelivered after a worker died never duplicates anything. Redis leases make sure only one worker
-runs a given step, and only one transcodes a given master, at a time; the rendition cache should be
-shared storage when workers run on several machines, otherwise each machine encodes once for itself.
+redelivered after a worker died never duplicates anything. A Redis lease makes sure only one worker
+runs a given step at a time; the rendition cache's own lock keeps workers sharing it from encoding
+the same rendition twice. The cache should be shared storage when workers run on several
+machines, otherwise each machine encodes once for itself.
 """
 
 from __future__ import annotations

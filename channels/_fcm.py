@@ -17,8 +17,8 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from publisher.contract import read_secret_file
-from publisher.errors import AuthError, RateLimited, Rejected, Transient
+from publisher.contract import Timeout, read_secret_file
+from publisher.errors import AuthError, RateLimited, Rejected, Transient, untrusted_certificate
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
@@ -33,7 +33,7 @@ class FcmOptions(BaseModel):
     project_id: str | None = None  # default: the credentials file's project_id
     api_root: str = "https://fcm.googleapis.com/"
     ca_bundle: str | None = None
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
 
     @field_validator("topic")
     @classmethod
@@ -64,6 +64,10 @@ def send_push(opts: FcmOptions, credentials: Path, ca_bundle: Path | None, *, ti
     except RefreshError as e:
         raise AuthError(f"FCM refused the service account in {credentials}: {e}", channel=channel) from e
     except TransportError as e:
+        refused = untrusted_certificate(e, "FCM token endpoint")
+        if refused:
+            refused.channel = channel
+            raise refused from e
         raise Transient(f"FCM token endpoint unreachable ({e.__class__.__name__})", channel=channel) from e
     url = f"{opts.api_root.rstrip('/')}/v1/projects/{project}/messages:send"
     message = {"message": {"topic": opts.topic, "notification": {"title": title, "body": body}, "data": data}}
@@ -71,6 +75,10 @@ def send_push(opts: FcmOptions, credentials: Path, ca_bundle: Path | None, *, ti
         r = session.post(url, json=message, headers={"Authorization": f"Bearer {creds.token}"},
                          timeout=opts.timeout)
     except requests.exceptions.ConnectionError as e:
+        refused = untrusted_certificate(e, "FCM messages:send")
+        if refused:
+            refused.channel = channel
+            raise refused from e
         raise Transient(f"FCM unreachable ({e.__class__.__name__})", channel=channel) from e
     except requests.RequestException as e:
         raise Ambiguous(f"FCM did not answer in time ({e.__class__.__name__})", channel=channel) from e

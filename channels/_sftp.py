@@ -10,14 +10,16 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 
-from channels.targets import CHUNK, Target, join, os_error, parent
+from channels.targets import CHUNK, Modes, Target, join, os_error, parent
 from publisher.errors import AuthError, NotFound, Rejected, Transient
 
 
 class SFTPTarget(Target):
     def __init__(self, url: str, *, key_file: Path | None, password: str | None,
-                 known_hosts: Path, timeout: float, staging: str | None) -> None:
+                 known_hosts: Path, timeout: float, staging: str | None,
+                 modes: Modes | None = None) -> None:
         parts = urlsplit(url)
+        self.modes = modes or Modes()
         host, port, user = parts.hostname or "", parts.port or 22, unquote(parts.username or "")
         self.base = "/" + parts.path.strip("/")
         self.where = f"sftp://{user}@{host}:{port}{self.base}"
@@ -128,9 +130,37 @@ class SFTPTarget(Target):
             return
         if self._stat(path) is None:
             self.mkdir(parent(path))
-            self._call(f"mkdir {path}", self.sftp.mkdir, path, 0o700 if private else 0o755)
+            self._call(f"mkdir {path}", self.sftp.mkdir, path, 0o700 if private else self.modes.dir)
+            if not private:  # the server's umask may have narrowed it
+                self._public(path, self._call(f"stat {path}", self.sftp.stat, path))
         if private:
             self._call(f"chmod {path}", self.sftp.chmod, path, 0o700)
+
+    def publish_modes(self, remote: str) -> None:
+        path = self._p(remote)
+        st = self._stat(path)
+        if st is None:
+            raise NotFound(f"{self.where}: {path}: not found")
+        self._public(path, st)
+        if stat.S_ISDIR(st.st_mode or 0):
+            self._public_tree(path)
+
+    def _public_tree(self, folder: str) -> None:
+        for attr in self._call(f"list {folder}", self.sftp.listdir_attr, folder):
+            path = f"{folder}/{attr.filename}"
+            self._public(path, attr)
+            if stat.S_ISDIR(attr.st_mode or 0):
+                self._public_tree(path)
+
+    def _public(self, path: str, st: paramiko.SFTPAttributes) -> None:
+        mode = st.st_mode or 0
+        if stat.S_ISLNK(mode):
+            return
+        want = self.modes.dir if stat.S_ISDIR(mode) else self.modes.file
+        if self.modes.group is not None and st.st_gid != self.modes.group:
+            self._call(f"chown {path}", self.sftp.chown, path, st.st_uid, self.modes.group)
+        if stat.S_IMODE(mode) != want:
+            self._call(f"chmod {path}", self.sftp.chmod, path, want)
 
     def sha256(self, remote: str) -> str:
         def digest() -> str:

@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from channels.targets import CHUNK, Target, join, parent
-from publisher.errors import AuthError, NotFound, Rejected, Transient
+from publisher.errors import AuthError, NotFound, Rejected, Transient, untrusted_certificate
 
 
 class WebDAVTarget(Target):
@@ -43,10 +43,9 @@ class WebDAVTarget(Target):
         try:
             r = self.session.request(method, self._url(remote), verify=self.verify,
                                      timeout=self.timeout, **kw)
-        except requests.exceptions.SSLError as e:
-            raise AuthError(f"{what}: TLS certificate not trusted; set ca_bundle") from e
         except requests.RequestException as e:
-            raise Transient(f"{what}: connection failed ({e.__class__.__name__})") from e
+            raise untrusted_certificate(e, what) \
+                or Transient(f"{what}: connection failed ({e.__class__.__name__})") from e
         if r.status_code in ok or r.status_code < 300:
             return r
         if r.status_code in (401, 403):
@@ -106,6 +105,9 @@ class WebDAVTarget(Target):
         if r.status_code == 405 and not self.exists(path):
             raise Rejected(f"WebDAV MKCOL {path} on {self.origin}: refused (405)")
         self._made.add(path)
+
+    def publish_modes(self, remote: str) -> None:
+        pass  # a WebDAV server decides who may read what it stores
 
     def sha256(self, remote: str) -> str:
         h = hashlib.sha256()

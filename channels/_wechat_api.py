@@ -21,8 +21,16 @@ from typing import Any
 import requests
 from pydantic import field_validator
 
-from publisher.contract import ChannelOptions, redact, remember_secret
-from publisher.errors import AuthError, ChannelError, NotFound, RateLimited, Rejected, Transient
+from publisher.contract import ChannelOptions, Timeout, redact, remember_secret
+from publisher.errors import (
+    AuthError,
+    ChannelError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    Transient,
+    untrusted_certificate,
+)
 
 TOKEN_ERRORS = {40001, 40014, 42001}
 CLOCK_SLACK = 600  # seconds: our clock and WeChat's may differ when matching upload times
@@ -65,7 +73,7 @@ class WeChatOptions(ChannelOptions):
     link_from: list[str] = []
     poll_interval: float = 3.0
     publish_wait: float = 120.0  # then state ``processing``; status/publish keep polling later
-    timeout: float = 120.0
+    timeout: Timeout = 120.0
 
     @field_validator("appid")
     @classmethod
@@ -143,9 +151,12 @@ class WeChatAPI:
         return ""
 
     def token(self, *, rejected: str = "") -> str:
-        """A valid token: from the cache, else from stable_token (single-flight across processes)."""
-        token = "" if rejected else self._cached()
-        if token:
+        """A valid token: from the cache, else from stable_token (single-flight across processes).
+        A ``rejected`` token is dropped from the cache first and never handed out again."""
+        if rejected:
+            self.forget(rejected)
+        token = self._cached()
+        if token and token != rejected:
             return token
         with self._lock, self._file_lock():
             token = self._cached()
@@ -156,6 +167,16 @@ class WeChatAPI:
                 data = self._fetch_token(force=True)
             self._store(data)
             return remember_secret(str(data["access_token"]))
+
+    def forget(self, token: str) -> None:
+        """Drop a token WeChat refused from the cache file (unless another process replaced it)."""
+        with self._lock, self._file_lock():
+            try:
+                cached = json.loads(self.token_file.read_text(encoding="utf-8")).get("access_token")
+            except (OSError, ValueError, AttributeError):
+                return
+            if cached == token:
+                self.token_file.unlink(missing_ok=True)
 
     def _file_lock(self) -> Any:
         class _Lock:
@@ -209,6 +230,7 @@ class WeChatAPI:
                 return self._post(path, body, token=token, what=what, params=params,
                                   files=files, form=form, ok_codes=ok_codes)
             except _TokenRefused as again:
+                self.forget(token)
                 raise error_for(again.code, again.errmsg, what) from None
 
     def _post(self, path: str, body: dict[str, Any] | None, *, token: str, what: str,
@@ -230,7 +252,8 @@ class WeChatAPI:
         try:
             resp = self.session.post(self.base + path, **kwargs)
         except requests.RequestException as exc:
-            raise Transient(redact(f"cannot reach WeChat while {what}: {exc}")) from None
+            raise untrusted_certificate(exc, f"WeChat ({self.base}) while {what}") \
+                or Transient(redact(f"cannot reach WeChat while {what}: {exc}")) from None
         finally:
             for _name, fh, _type in opened.values():
                 if hasattr(fh, "close"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,15 @@ from googleapiclient.http import HttpRequest, MediaFileUpload
 
 from channels._youtube_quota import UPLOAD, Ledger
 from publisher.contract import Journal, remember_secret
-from publisher.errors import AuthError, ChannelError, NotFound, RateLimited, Rejected, Transient
+from publisher.errors import (
+    AuthError,
+    ChannelError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    Transient,
+    untrusted_certificate,
+)
 
 SCOPES = ["https://www.googleapis.com/auth/youtube.force-ssl"]
 TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (an address, not a secret)
@@ -89,10 +96,10 @@ class Api:
 
     # --- calls --------------------------------------------------------------------------------
     def call(self, method: str, request: HttpRequest) -> Any:
-        """Execute one API request: quota first, one 401 refresh, errors mapped to ChannelError."""
+        """Execute one API request: a fresh token, then its quota, one 401 refresh, errors mapped."""
         for attempt in range(2):
+            self.fresh()  # a refused sign-in reaches no API method: it must cost no quota
             self.ledger.spend(method, self.now())
-            self.fresh()
             try:
                 return request.execute(num_retries=0)
             except HttpError as e:
@@ -123,11 +130,8 @@ class Api:
         return YouTubeRejected(text, reason)
 
     def transport(self, e: BaseException, what: str) -> ChannelError:
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return ChannelError(f"YouTube {what}: the server's TLS certificate is not trusted "
-                                f"({e.verify_message}); set ca_bundle for this channel if it is a "
-                                "private endpoint")
-        return Transient(f"YouTube {what}: connection failed ({type(e).__name__}: {_first_line(e)})")
+        return untrusted_certificate(e, f"YouTube {what}") or Transient(
+            f"YouTube {what}: connection failed ({type(e).__name__}: {_first_line(e)})")
 
     def raw_put(self, uri: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         """A bare PUT on an upload session (status query), with one 401 refresh."""
@@ -205,8 +209,8 @@ def _open_session(api: Api, request: HttpRequest, size: int) -> str:
     headers.update({"X-Upload-Content-Type": media.mimetype(), "X-Upload-Content-Length": str(size),
                     "content-length": str(len(request.body or b""))})
     for attempt in range(2):
+        api.fresh()  # a refused sign-in opens no session: it must not spend an upload
         api.ledger.spend(UPLOAD, api.now())
-        api.fresh()
         try:
             resp, content = api.authed.request(request.uri, request.method, body=request.body,
                                                headers=headers)

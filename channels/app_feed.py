@@ -50,15 +50,13 @@ from typing import Any, cast
 from pydantic import field_validator
 
 from channels._fcm import Ambiguous, FcmOptions, send_push
+from channels.target_options import TargetOptions, target_credentials_present, target_problems
 from channels.targets import (
     ReleaseFolder,
     Target,
-    TargetOptions,
     Upload,
     open_target,
     sums_of,
-    target_credentials_present,
-    target_problems,
     write_atomic,
 )
 from publisher.contract import Channel, ChannelOptions, Job, register
@@ -235,6 +233,8 @@ class AppFeed(Channel):
                 if embargoed:
                     return self._outcome(job, "scheduled", "media staged; the item appears at publish_at")
                 folder.go_live()
+            else:
+                folder.publish_modes()
             folder.empty_trash()
             self._repeat(job)
             self._put_item(t, job)

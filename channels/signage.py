@@ -30,9 +30,9 @@ from typing import Any
 
 from pydantic import Field
 
+from channels.target_options import TargetOptions, target_problems
 from channels.targets import (
     Target,
-    TargetOptions,
     join,
     open_target,
     parse_sums,
@@ -85,7 +85,7 @@ class Signage(Channel):
         return [s for s in self.options.sites if wanted is None or s in wanted]
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = []
+        problems = target_problems(self.options, self.config_dir, self.name)
         where = f"channels.{self.name}.sites"
         for site in self.options.sites:
             if not SITE_NAME.match(site):
@@ -256,6 +256,7 @@ class Signage(Channel):
                 self._write(t, site, items, now)
                 t.delete(dst)
             t.mkdir(site)
+            t.publish_modes(tmp)  # readable by the players' account from the moment it appears
             t.move(tmp, dst)  # going live is a rename
         elif not t.exists(dst) or t.sha256(dst) != item["sha256"]:
             j.put("staged", {s: v for s, v in (j.get("staged") or {}).items() if s != site})

@@ -13,88 +13,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import os
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
+from channels.target_options import Modes, TargetOptions, local_gid, local_path
 from publisher.contract import Journal, env_secret, read_secret_file
 from publisher.errors import AuthError, ChannelError, NotFound, Rejected, Transient
-from publisher.models import Problem
 
 CHUNK = 1 << 20
 STAGING_DIR = ".publisher-staging"
-
-
-class TargetOptions(BaseModel):
-    """Where files go. Mix into a channel's Options: ``class Options(ChannelOptions, TargetOptions)``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: a folder path, webdav(s)://host[:port]/path or sftp://user@host[:port]/path
-    target: str
-    username: str | None = None  # WebDAV user (SFTP takes it from the URL)
-    password_env: str | None = None  # environment variable holding the WebDAV/SFTP password
-    key_file: str | None = None  # SFTP private key (mode 0600)
-    known_hosts: str | None = None  # SFTP known_hosts file; host keys are never auto-accepted
-    ca_bundle: str | None = None  # extra CA file to trust for webdavs://
-    #: staging area outside the public tree (same filesystem/server); default .publisher-staging/
-    staging: str | None = None
-    timeout: float = 30.0
-
-    @property
-    def scheme(self) -> str:
-        s = urlsplit(self.target).scheme.lower()
-        return s if s in ("webdav", "webdavs", "sftp") else "folder"
-
-    @model_validator(mode="after")
-    def _check(self) -> TargetOptions:
-        scheme = urlsplit(self.target).scheme.lower()
-        if "://" in self.target and scheme not in ("webdav", "webdavs", "sftp"):
-            raise ValueError(f"target {self.target!r}: use a folder path, webdav://, webdavs:// or sftp://")
-        if self.scheme != "folder":
-            parts = urlsplit(self.target)
-            if not parts.hostname:
-                raise ValueError(f"target {self.target!r} has no host name")
-            if parts.password is not None:
-                raise ValueError("target must not contain a password; name an environment variable "
-                                 "in password_env instead")
-            if self.staging and not self.staging.startswith("/"):
-                raise ValueError("staging must be an absolute path on the same server, e.g. /private/staging")
-        if self.scheme in ("webdav", "webdavs") and self.password_env and not self.username:
-            raise ValueError("password_env is set but username is not")
-        if self.scheme == "sftp":
-            if not urlsplit(self.target).username:
-                raise ValueError("sftp target needs a user: sftp://user@host[:port]/path")
-            if not (self.key_file or self.password_env):
-                raise ValueError("sftp target needs key_file (or password_env)")
-        return self
-
-
-def target_problems(options: TargetOptions, config_dir: Path, channel: str) -> list[Problem]:
-    """Offline checks: every local file the options name must exist."""
-    problems = []
-    for field in ("key_file", "known_hosts", "ca_bundle"):
-        value = getattr(options, field)
-        path = Path(os.path.expanduser(value)) if value else None
-        if path is not None and not path.is_absolute():
-            path = config_dir / path
-        if path is not None and not path.is_file():
-            problems.append(Problem(file=f"channel {channel}", field=field, message=f"{path} does not exist",
-                                    fix=f"create it or correct {field}"))
-    return problems
-
-
-def target_credentials_present(options: TargetOptions, config_dir: Path) -> bool:
-    """The password variable is set and the key file exists, where the options name them."""
-    if options.password_env and not os.environ.get(options.password_env):
-        return False
-    key = Path(os.path.expanduser(options.key_file)) if options.key_file else None
-    return key is None or (key if key.is_absolute() else config_dir / key).is_file()
 
 
 class Target(ABC):
@@ -103,11 +32,14 @@ class Target(ABC):
     ``put_file``/``put_bytes`` create parent folders; ``get_bytes`` and ``sha256`` (streamed
     read-back) raise ``NotFound``; ``move`` is an atomic rename on the target that replaces a file
     (not a non-empty folder); ``delete`` removes a file or a tree, a missing one is fine;
-    ``mkdir(private=True)`` makes it 0700 where the target has permissions (not WebDAV).
+    ``mkdir(private=True)`` makes it 0700 where the target has permissions (not WebDAV), other
+    folders it makes get the public ``modes``; ``publish_modes`` gives a file or a whole tree the
+    public ``modes`` (WebDAV: the server decides).
     """
 
     #: where staged releases are built (a remote path, relative or absolute)
     staging_root: str = STAGING_DIR
+    modes: Modes = Modes()
     #: human-readable location, safe for messages (no secrets)
     where: str = ""
 
@@ -129,6 +61,8 @@ class Target(ABC):
     def mkdir(self, remote_dir: str, private: bool = False) -> None: ...
     @abstractmethod
     def sha256(self, remote: str) -> str: ...
+    @abstractmethod
+    def publish_modes(self, remote: str) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - optional for targets without a connection
         pass
@@ -162,11 +96,13 @@ def new_staging(target: Target) -> str:
 
 
 def write_atomic(target: Target, data: bytes, remote: str) -> None:
-    """Replace a small file atomically: upload to a hidden temp name beside it, then rename."""
+    """Replace a small public file atomically: upload to a hidden temp name beside it, give it the
+    public modes, then rename."""
     name = PurePosixPath(remote).name
     tmp = join(parent(remote), f".{name}.{random_name()}.tmp")
     target.put_bytes(data, tmp)
     try:
+        target.publish_modes(tmp)
         target.move(tmp, remote)
     except BaseException:
         with contextlib.suppress(ChannelError):
@@ -189,6 +125,11 @@ def os_error(e: OSError, what: str) -> ChannelError:
         return AuthError(f"{what}: permission denied ({e.strerror}); give publisher write access")
     if e.errno == errno.ENOENT:
         return NotFound(f"{what}: not found")
+    if e.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return Rejected(f"{what}: a file stands where a folder should be, or a folder where a file "
+                        f"should be ({e.strerror}); point target at a folder")
+    if e.errno == errno.EROFS:
+        return Rejected(f"{what}: the file system is read-only; choose a writable target")
     return Transient(f"{what}: {e.strerror or e}")
 
 
@@ -196,15 +137,17 @@ def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Ta
     """Connect to the channel's target. Relative local paths are relative to ``config_dir``."""
 
     def local(value: str) -> Path:
-        p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else config_dir / p
+        return local_path(value, config_dir)
 
     password = env_secret(options.password_env, "password", channel) if options.password_env else None
     try:
+        modes = options.modes
+        if options.group:
+            modes = Modes(modes.dir, modes.file, local_gid(options.group))
         if options.scheme == "folder":
             from channels._folder import FolderTarget
             return FolderTarget(local(options.target),
-                                local(options.staging) if options.staging else None)
+                                local(options.staging) if options.staging else None, modes)
         if options.scheme in ("webdav", "webdavs"):
             from channels._webdav import WebDAVTarget
 
@@ -218,7 +161,7 @@ def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Ta
             read_secret_file(key, "key_file", channel)  # refuses a key others can read
         known = local(options.known_hosts) if options.known_hosts else Path.home() / ".ssh/known_hosts"
         return SFTPTarget(options.target, key_file=key, password=password, known_hosts=known,
-                          timeout=options.timeout, staging=options.staging)
+                          timeout=options.timeout, staging=options.staging, modes=modes)
     except ChannelError as e:
         e.channel = e.channel or channel
         raise
@@ -314,11 +257,13 @@ class ReleaseFolder:
             j.put("verified", hashlib.sha256(sums).hexdigest())
 
     def go_live(self) -> None:
-        """Rename the staged folder onto the public path (replacing an older version)."""
+        """Give the staged folder the public modes and rename it onto the public path (replacing
+        an older version). Until then it sits in the owner-only staging root."""
         t, j = self.target, self.journal
         staging = j.get("staging")
         if not staging or not t.exists(staging):
             raise Transient(f"{t.where}: staging folder for {self.public} is gone; it will be rebuilt")
+        t.publish_modes(staging)
         if t.exists(self.public):
             trash = join(t.staging_root, random_name())
             j.put("trash", trash)
@@ -327,6 +272,10 @@ class ReleaseFolder:
         for key in ("staging", "sent", "verified"):
             j.delete(key)
         self.empty_trash()
+
+    def publish_modes(self) -> None:
+        """Give the live folder the public modes again (a folder an older version left private)."""
+        self.target.publish_modes(self.public)
 
     def empty_trash(self) -> None:
         trash = self.journal.get("trash")

@@ -20,16 +20,14 @@ import jinja2
 from markupsafe import Markup
 from pydantic import field_validator
 
+from channels.target_options import TargetOptions, target_credentials_present, target_problems
 from channels.targets import (
     ReleaseFolder,
     Target,
-    TargetOptions,
     Upload,
     join,
     open_target,
     sums_of,
-    target_credentials_present,
-    target_problems,
     write_atomic,
 )
 from publisher.contract import Channel, ChannelOptions, Job, register
@@ -218,6 +216,7 @@ class Website(Channel):
             if folder.is_live(files) and not (job.extra.get("verify") and folder.drift()[1]):
                 folder.empty_trash()
                 folder.discard_staging()
+                folder.publish_modes()
                 if not job.journal.get("indexed"):
                     self.write_site_index(t)
                     job.journal.put("indexed", True)

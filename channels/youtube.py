@@ -28,7 +28,7 @@ from channels._youtube_meta import (
 )
 from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
 from channels._youtube_upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.contract import Channel, ChannelOptions, Job, Timeout, register
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
 
@@ -46,7 +46,7 @@ class YouTubeOptions(ChannelOptions):
     chunk_mib: float = 8
     quota: QuotaOptions = Field(default_factory=QuotaOptions)
     quota_pool: str | None = None  # channels of one Google Cloud project share one budget
-    timeout: float = Field(60, gt=0)
+    timeout: Timeout = 60.0
 
     @field_validator("api_root")
     @classmethod

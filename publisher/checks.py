@@ -17,7 +17,7 @@ from publisher.captions import check_captions
 from publisher.config import SiteConfig
 from publisher.contract import Channel, channel_class
 from publisher.errors import InputError
-from publisher.media import decode_check, probe_master, sha256_file
+from publisher.media import decode_check, probe_master, require_ffmpeg, sha256_file
 from publisher.models import MasterInfo, Problem, Release
 from publisher.release import load_release
 
@@ -94,6 +94,7 @@ def content_hashes(release: Release, master: MasterInfo) -> dict[str, str]:
 
 def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
             only: list[str] | None = None) -> Prepared:
+    require_ffmpeg()
     release = load_release(manifest)
     problems = select_channels(config, release, only)
     if problems:

@@ -7,6 +7,7 @@ files (mode 0600) or environment variables.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -74,6 +75,16 @@ class SiteConfig:
         return cls(name, opts, config_dir=self.dir, state_dir=folder)
 
 
+def scale_out_problems(path: Path, line: int | None) -> list[Problem]:
+    """``broker:`` needs the scale-out extra; say so instead of failing on an import later."""
+    missing = [name for name in ("dramatiq", "redis") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return []
+    return [Problem(str(path), "broker", f"scale-out needs {' and '.join(missing)}, which "
+                    f"{'is' if len(missing) == 1 else 'are'} not installed",
+                    "pip install 'publisher[scale]' (or remove broker: to run in one process)", line)]
+
+
 def load_config(path: Path) -> SiteConfig:
     path = Path(os.path.abspath(path))
     doc, problems = load_yaml(path, "site config")
@@ -82,11 +93,18 @@ def load_config(path: Path) -> SiteConfig:
             problems = [Problem(str(path), "", "site config not found",
                                 "run `publisher init`, or pass --config / set PUBLISHER_CONFIG")]
         raise InputError(problems)
-    data = doc.data if isinstance(doc.data, dict) else {}
+    if not isinstance(doc.data, dict):
+        shape = "a list" if isinstance(doc.data, list) else "a single value"
+        raise InputError(problems + [Problem(
+            str(path), "(top level)", f"the site config is {shape}, not a mapping of settings",
+            "write `key: value` lines, e.g. `channels:` with one block per channel "
+            "(`publisher init` writes an example)", 1)])
     try:
-        settings = SiteSettings.model_validate(data)
+        settings = SiteSettings.model_validate(doc.data)
     except ValidationError as exc:
         raise InputError(problems + schema_problems(doc, exc)) from None
+    if settings.broker is not None:
+        problems += scale_out_problems(path, doc.line(("broker",)))
     if settings.store is not None:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -21,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from publisher.errors import AuthError, InputError
 from publisher.models import (
@@ -38,6 +39,16 @@ from publisher.models import (
 )
 
 log = logging.getLogger("publisher.channels")
+
+
+def _seconds(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{value:g} is not a time to wait; give a number of seconds above 0, e.g. 30")
+    return value
+
+
+#: a network timeout in seconds: finite and above zero (0 would fail every call, NaN never time out)
+Timeout = Annotated[float, AfterValidator(_seconds)]
 
 
 class ChannelOptions(BaseModel):

@@ -7,6 +7,7 @@ adapter and tell the core what to do next: retry (Transient), wait (RateLimited)
 
 from __future__ import annotations
 
+import ssl
 from datetime import datetime
 
 from publisher.models import Problem
@@ -72,3 +73,23 @@ class RateLimited(ChannelError):
     def __init__(self, message: str, *, retry_at: datetime | None = None, channel: str = "") -> None:
         self.retry_at = retry_at
         super().__init__(message, channel=channel)
+
+
+def untrusted_certificate(exc: BaseException, what: str) -> AuthError | None:
+    """An AuthError when ``exc`` (as raised by requests, urllib3, httplib2 or google-auth, which
+    wrap it in their own exceptions) comes from a server certificate this machine does not trust:
+    retrying cannot help, a person must act. None for any other failure."""
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return AuthError(f"{what}: the server's TLS certificate is not trusted ({e.verify_message}); "
+                             "if it is a private server, set ca_bundle to the file of its CA certificate")
+        stack += [a for a in e.args if isinstance(a, BaseException)]
+        stack += [x for x in (e.__cause__, e.__context__, getattr(e, "reason", None))
+                  if isinstance(x, BaseException)]
+    return None

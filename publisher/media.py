@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -24,11 +25,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def require_ffmpeg(*tools: str) -> None:
+    """Stop with the package to install when ffmpeg's programs are not on the PATH."""
+    missing = [t for t in tools or ("ffmpeg", "ffprobe") if shutil.which(t) is None]
+    if missing:
+        raise _no_ffmpeg(missing)
+
+
+def _no_ffmpeg(missing: list[str]) -> InputError:
+    return InputError(Problem(
+        file="", field="", message=f"{' and '.join(missing)} not found on the PATH; publisher needs "
+        "them to check and encode video", fix="install Debian's ffmpeg package: apt-get install ffmpeg"))
+
+
 def ffprobe_json(path: Path, *extra: str, ffprobe: str = "ffprobe") -> dict[str, Any]:
     """ffprobe's JSON for streams and format; raises CalledProcessError when it cannot read the file."""
     args = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", *extra,
             "file:" + str(path)]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120)
+    except FileNotFoundError:
+        raise _no_ffmpeg([ffprobe]) from None
     result: dict[str, Any] = json.loads(out.stdout or "{}")
     return result
 
@@ -102,7 +119,10 @@ def decode_check(path: Path, *, ffmpeg: str = "ffmpeg") -> None:
     """Decode every frame; a truncated or corrupt master (which ffprobe may accept) is refused."""
     args = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror", "-i", "file:" + str(path),
             "-f", "null", "-"]
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise _no_ffmpeg([ffmpeg]) from None
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
         raise InputError(Problem(

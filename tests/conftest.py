@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +98,24 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
 def need(binary: str) -> None:
     if shutil.which(binary) is None:
         pytest.fail(f"{binary} is not installed; the README's test command installs it")
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for every browser test of the session (a Playwright ``Browser``; open
+    a context per test). Browser tests must use it: while it lives, the Playwright sync API cannot
+    be started again in this thread."""
+    need(CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -159,6 +159,23 @@ def test_token_refused_twice_is_auth_error_without_secret(
     assert [b["force_refresh"] for b in token_bodies] == [False, False, True]
 
 
+def test_a_refused_token_is_never_sent_again(
+        channel: WeChat, server: Running, media: dict[str, Rendition], tmp_path: Path) -> None:
+    """Refused twice in one call: AuthError, and the refused token leaves the cache file too, so
+    the next attempt (another run) fetches a new one instead of sending it again."""
+    fake = server.fake
+    fake.revoke_tokens = 2
+    with pytest.raises(AuthError, match="40001"):
+        channel.publish(job(tmp_path, media))
+    assert len(fake.revoked) == 2
+    token_file = channel.state_dir / f"wechat-token-{fake.appid}.json"
+    assert not token_file.exists() or json.loads(token_file.read_text())["access_token"] not in fake.revoked
+    assert channel.publish(job(tmp_path, media)).state == "live"
+    for token in fake.revoked:
+        assert fake.presented.count(token) == 1  # the call that was refused, and never again
+    assert fake.presented.index(fake.revoked[1]) < fake.presented.index(fake.current)
+
+
 def test_wrong_secret_is_auth_error(server: Running, media: dict[str, Rendition], tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ENV, "wrong-secret-value")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from channels._youtube_quota import Ledger, QuotaOptions
 from channels.youtube import YouTube
 from publisher.contract import Job, Journal, channel_class
 from publisher.errors import AuthError, InputError
@@ -153,6 +154,9 @@ def test_invalid_grant_says_publisher_auth(fake: YouTubeFake, media: Path) -> No
     secret = fake.model.client_secret
     assert secret not in str(err.value)
     assert fake.calls("videos.insert") == 0
+    # the refused refresh reached no API method: today's quota is untouched
+    ledger = Ledger(media / "state" / "_quota" / "immd-youtube.json", QuotaOptions(), "immd-youtube")
+    assert ledger.used(datetime.now(UTC)) == {"units": 0, "uploads": 0}
 
 
 def test_processing_then_live(fake: YouTubeFake, media: Path) -> None:

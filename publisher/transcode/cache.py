@@ -3,6 +3,9 @@
 A folder is built under ``<cache_dir>/.tmp-<pid>-<random>/`` and renamed into place only after its
 outputs passed their checks, so a failed or killed encode never leaves a cache entry. An entry is
 verified (sizes and sha256) before use; one that fails is deleted and rebuilt, never trusted.
+
+The cache holds renditions of embargoed releases, so it is owner-only (folders 0700, files 0600),
+the root too; machines that share it run their workers under one service account.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from publisher.errors import TranscodeError
 from publisher.media import sha256_file
 from publisher.models import FileInfo, Rendition
 
@@ -44,6 +48,14 @@ def file_list(folder: Path) -> list[FileInfo]:
     return files
 
 
+def make_private(folder: Path) -> None:
+    """Owner-only, whatever the umask was when ffmpeg wrote it: folders 0700, files 0600."""
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 class Cache:
     def __init__(self, root: Path) -> None:
         self.root = root  # created on the first write: planning writes nothing
@@ -51,6 +63,18 @@ class Cache:
 
     def path(self, key: str) -> Path:
         return self.root / key
+
+    def private_root(self) -> Path:
+        """The cache root, made if missing and owner-only (also a ``cache_dir`` made by someone else)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.root.stat().st_mode & 0o077:
+            try:
+                self.root.chmod(0o700)
+            except OSError as e:
+                raise TranscodeError(
+                    f"the rendition cache {self.root} is readable by others and cannot be made "
+                    f"owner-only ({e.strerror}); run publisher as the account that owns it") from None
+        return self.root
 
     def clean_stale(self) -> None:
         """Remove work folders left by a process that was killed (its pid no longer runs)."""
@@ -69,20 +93,18 @@ class Cache:
     def exclusive(self) -> Iterator[None]:
         """One encoding process per cache at a time (several workers may share it); the lock
         goes away with the process, so a killed worker never blocks the others."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / LOCK).open("a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        fd = os.open(self.private_root() / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def work_dir(self) -> Path:
         if not self._cleaned:
             self.clean_stale()
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        path.mkdir()
+        path = self.private_root() / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir(mode=0o700)
         return path
 
     def _read(self, key: str) -> Rendition | None:
@@ -136,6 +158,7 @@ class Cache:
         done = rendition.model_copy(update={"files": file_list(folder), "folder": self.path(rendition.key)})
         data = done.model_dump(mode="json", exclude={"folder"})
         (folder / MANIFEST).write_text(json.dumps(data, indent=1), encoding="utf-8")
+        make_private(folder)
         for _ in range(3):
             try:
                 folder.rename(self.path(rendition.key))  # atomic; fails if the key exists

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 from dataclasses import asdict, dataclass
@@ -51,9 +52,10 @@ def measure(master: MasterInfo, cache_root: Path, ffmpeg: str) -> Measurement | 
     values = {k: float(raw[k]) for k in ("input_i", "input_tp", "input_lra", "input_thresh")}
     result = Measurement(**values) if all(math.isfinite(v) for v in values.values()) \
         and values["input_i"] > -70 else None  # silence: nothing to normalise
-    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = stored.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(result) if result else {}), encoding="utf-8")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        f.write(json.dumps(asdict(result) if result else {}))
     tmp.replace(stored)
     return result
 

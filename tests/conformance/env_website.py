@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.conformance.base import ConformanceEnv
 from tests.servers import target_spec
+from tests.unix import others_can_read
 
 KIND = "website"
 PUBLIC_URL = "https://www.example.gov.hk/videos/"
@@ -24,8 +25,9 @@ def _env(disk: Path, options: dict[str, Any], env: dict[str, str]) -> Conformanc
             found += [f".publisher-staging/{n}" for n in sorted(p.name for p in staging.iterdir())]
         return found
 
-    def is_public(release_id: str) -> bool:
-        return (disk / release_id / "index.html").exists()
+    def is_public(release_id: str) -> bool:  # there, and readable by the web server's user
+        page = disk / release_id / "index.html"
+        return page.exists() and others_can_read(page, disk)
 
     def title(release_id: str) -> str:
         page = disk / release_id / "index.html"

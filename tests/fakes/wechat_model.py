@@ -8,7 +8,9 @@ stored literally, as WeChat does), size limits are enforced, and publishing is a
 
 Fault knobs: ``quota`` (calls left per path, then 45009), ``fail_next`` (errcodes to answer once
 per path), ``lose_answer`` (do the work, then drop the connection), ``http_error`` (5xx before
-acting), ``expire_tokens()`` (42001 for every issued token), ``advance(seconds)`` (the clock).
+acting), ``expire_tokens()`` (42001 for every issued token), ``revoke_tokens`` (the next N tokens
+presented are revoked and refused with 40001, as when another service force-refreshes the appid's
+token), ``advance(seconds)`` (the clock). ``presented`` records every access token the API received.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class FakeWeChat:
     http_error: dict[str, list[int]] = field(default_factory=dict)  # path -> HTTP statuses to answer once
     offset: float = 0.0
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at
+    revoke_tokens: int = 0
+    revoked: list[str] = field(default_factory=list)
+    presented: list[str] = field(default_factory=list)
     current: str = ""
     materials: dict[str, Material] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # every material ever made: media_id -> file name
@@ -200,6 +205,11 @@ class FakeWeChat:
     def check_token(self, token: str) -> None:
         if not token:
             raise WeChatError(41001, "access_token missing")
+        self.presented.append(token)
+        if token in self.tokens and self.revoke_tokens > 0:
+            self.revoke_tokens -= 1
+            del self.tokens[token]
+            self.revoked.append(token)
         if token not in self.tokens:
             raise WeChatError(40001, "invalid credential, access_token is invalid or not latest")
         if self.tokens[token] <= self.now():

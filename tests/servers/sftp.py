@@ -2,7 +2,9 @@
 
 The host key is generated per server and pinned in a known_hosts file the test hands to the
 client; login is by public key only (one authorised ed25519 key). ``kill()`` drops it mid-transfer.
-Supports the OpenSSH ``posix-rename@openssh.com`` extension that the SFTP target uses.
+Supports the OpenSSH ``posix-rename@openssh.com`` extension that the SFTP target uses, and applies
+SETSTAT (chmod, chown) for real. Files and folders are created under the server process's umask,
+as a real server's are.
 
 Run as a script: ``sftp.py ROOT PORT HOST_KEY AUTHORIZED_PUBKEY_FILE``.
 """
@@ -128,8 +130,15 @@ def _make_fs(root: str) -> type[SFTPServerInterface]:
             return int(self._do(os.rmdir, self._real(path)))
 
         def chattr(self, path: str, attr: Any) -> int:
+            """SETSTAT, applied for real: owner and group (chown), then the mode (chmod)."""
+            real = self._real(path)
+            if attr.st_uid is not None or attr.st_gid is not None:
+                uid = -1 if attr.st_uid is None else attr.st_uid
+                gid = -1 if attr.st_gid is None else attr.st_gid
+                if (status := self._do(os.chown, real, uid, gid)) != SFTP_OK:
+                    return int(status)
             if attr.st_mode is not None:
-                return int(self._do(os.chmod, self._real(path), attr.st_mode & 0o7777))
+                return int(self._do(os.chmod, real, attr.st_mode & 0o7777))
             return SFTP_OK
 
         def canonicalize(self, path: str) -> str:

@@ -356,6 +356,28 @@ class ReleaseFolder:
         for name in sorted(set(old) - set(sums)):
             self.target.delete(join(self.public, name))
 
+    def repair(self, files: list[Upload]) -> list[str]:
+        """Send again each file of the live folder that is missing or differs from ``files`` (by a
+        temporary name and a rename, then read back). Returns the names sent."""
+        sent = []
+        for f in files:
+            path = join(self.public, f.name)
+            try:
+                if self.target.sha256(path) == f.sha256:
+                    continue
+            except NotFound:
+                pass
+            tmp = join(parent(path), f".{PurePosixPath(path).name}.{random_name()}.tmp")
+            if f.local is not None:
+                self.target.put_file(f.local, tmp)
+            else:
+                self.target.put_bytes(f.data or b"", tmp)
+            self.target.move(tmp, path)
+            if self.target.sha256(path) != f.sha256:
+                raise Transient(f"{self.target.where}: read-back of {path} did not match")
+            sent.append(f.name)
+        return sent
+
     def remove(self, first: list[str]) -> None:
         """Take the folder down: ``first`` (the pages) go first, then the folder in one rename."""
         t = self.target

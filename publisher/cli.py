@@ -27,7 +27,7 @@ from publisher.contract import RedactingFilter, redact
 from publisher.errors import InputError, PublisherError
 from publisher.orchestrator import Orchestrator, Reporter, RunResult
 from publisher.release import PastCheck
-from publisher.store import recorded_offline, sqlite_url, utcnow
+from publisher.store import sqlite_has_release, sqlite_url, utcnow
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -149,16 +149,16 @@ Only = Annotated[list[str] | None, typer.Option("--only", help="Only this channe
 def check(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Validate manifest, config, master, captions and thumbnail. No network, no writes."""
     e = env(ctx)
-    url = e.config.settings.store or sqlite_url(e.state_dir)  # read, never opened: check writes nothing
-    offline = recorded_offline(url, "") is not None
-    past = PastCheck(e.config.zone, lambda rid: bool(recorded_offline(url, rid))) if offline else None
+    url = e.config.settings.store or sqlite_url(e.state_dir)
+    embedded = url.startswith("sqlite:///")  # read without opening; a database server is not asked
+    past = PastCheck(e.config.zone, lambda rid: sqlite_has_release(url, rid)) if embedded else None
     prep = prepare(e.config, manifest, e.state_dir, only, past)
     m = prep.master
     out.print(f"OK {prep.release.id}: {m.path.name} {m.width}x{m.height} {m.fps:g} fps "
               f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…")
     out.print(f"channels: {', '.join(f'{n} ({c.kind})' for n, c in prep.channels.items())}")
     at = prep.release.publish_at
-    if not offline and at is not None and at < utcnow():
+    if not embedded and at is not None and at < utcnow():
         prep.warnings.append(f"publish_at {local(at, e.config.zone)} has passed: `publisher release` "
                              "refuses it unless this release is recorded already (or with --now)")
     for w in prep.warnings:

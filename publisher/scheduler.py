@@ -57,7 +57,7 @@ from publisher.operations import adapters, gone_from_config, renditions_for, sto
 from publisher.orchestrator import Orchestrator, Reporter
 from publisher.planning import Plan, PlannedJob, last_repeat, plan, planned_jobs, repeat_start
 from publisher.polling import poll_processing
-from publisher.store import ReleaseRow, Store, utcnow
+from publisher.store import PublicationRow, ReleaseRow, Store, utcnow
 from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
 
 __all__ = ["Plan", "PlannedJob", "Service", "plan", "planned_jobs", "repeat_run"]
@@ -188,7 +188,9 @@ class Service:
         clear that when it can be planned again."""
         known = self._problems
         if known is None:  # first look: clear what an earlier run noted and is no longer true
-            known = {p.release: "" for p in self.store.publications() if p.error.startswith(UNPLANNED)}
+            q = select(PublicationRow.release_id).where(PublicationRow.error.like(UNPLANNED + "%"))
+            with self.store.session() as s:
+                known = {rid: "" for rid in s.scalars(q)}
         for rid, why in problems.items():
             if known.get(rid) != why:
                 log.error("%s cannot be planned: %s", rid, why)

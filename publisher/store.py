@@ -149,11 +149,9 @@ def sqlite_url(state_dir: Path) -> str:
     return f"sqlite:///{state_dir / 'state.db'}"
 
 
-def recorded_offline(url: str, release_id: str) -> bool | None:
-    """Whether an SQLite store holds ``release_id``, read without creating or changing anything;
-    None for a database server, which `check` does not connect to."""
-    if not url.startswith("sqlite:///"):
-        return None
+def sqlite_has_release(url: str, release_id: str) -> bool:
+    """Whether the SQLite store at ``url`` holds ``release_id``, read without creating or changing
+    anything (for `check`, which writes nothing)."""
     path = Path(url.removeprefix("sqlite:///"))
     if not path.is_file():
         return False

@@ -18,6 +18,7 @@ import pytest
 
 from publisher.store import Store, sqlite_url
 from tests.conftest import Project
+from tests.test_hostile_input import no_network
 from tests.test_scheduler import drop, iso, service, state_of, wait_for
 
 
@@ -57,6 +58,19 @@ def test_a_past_publish_at_is_refused_for_a_new_release_unless_now(
     assert cli(proj, "check", proj.manifest_path).exit_code == 0
     again = cli(proj, "release", proj.manifest_path)
     assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_check_with_a_database_server_warns_instead_of_connecting(project: Callable[[], Project],
+                                                                    cli: Any) -> None:
+    proj = project()
+    drop(proj)
+    proj.settings["store"] = "postgresql+psycopg://publisher@127.0.0.1:9/publisher"
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) - timedelta(days=2))
+    proj.write()
+    with no_network() as attempts:
+        result = cli(proj, "check", proj.manifest_path)
+    assert not attempts and result.exit_code == 0, result.output
+    assert "has passed: `publisher release` refuses it unless this release is recorded" in result.output
 
 
 def test_now_with_a_publish_at_still_to_come_is_refused(project: Callable[[], Project], cli: Any) -> None:

@@ -1,9 +1,10 @@
 """Hostile input, the long run: hypothesis-generated manifests and site configs (10 000 of each by
-default) through load_release / load_config, and a share of them through `publisher check`.
+default) through load_release / load_config, dates and repeat rules through load_release and the
+service's trigger code, and a share of them through `publisher check`.
 Counts how many were accepted, refused with an InputError, and anything else (crashes, network
 access), printing one sample of each crash kind. Exit 1 if anything but accept/refuse happened.
 
-    python benchmarks/hostile_input.py [--examples 10000] [--cli-examples 300]
+    python benchmarks/hostile_input.py [--examples 10000] [--cli-examples 300] [--only NAME]
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from tests.test_hostile_input import (  # noqa: E402
     configs,
     hostile_folder,
     manifests,
+    times_and_rules,
     try_check,
     try_config,
     try_manifest,
+    try_times,
 )
 
 
@@ -68,6 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--cli-examples", type=int, default=300)
+    parser.add_argument("--only", help="run only the campaigns whose name contains this")
     args = parser.parse_args()
     crashes = 0
     all_samples: dict[str, str] = {}
@@ -79,10 +83,16 @@ def main() -> int:
         runs: list[tuple[str, st.SearchStrategy[Any], Callable[[Any], str], int]] = [
             ("manifests (load_release)", manifests, lambda raw: try_manifest(stub, raw), args.examples),
             ("site configs (load_config)", configs, lambda raw: try_config(stub.parent, raw), args.examples),
+            ("dates and repeat rules (load_release, triggers)", times_and_rules,
+             lambda raw: try_times(stub, raw), args.examples),
             ("publisher check (CLI)", st.tuples(manifests, st.none() | configs),
              lambda pair: try_check(check_root, pair[0], pair[1]), args.cli_examples),
+            ("dates and repeat rules through publisher check (CLI)", times_and_rules,
+             lambda raw: try_check(check_root, raw, None), args.cli_examples),
         ]
         for name, strategy, check, n in runs:
+            if args.only and args.only not in name:
+                continue
             counts, samples = campaign(name, strategy, check, n)
             crashes += sum(v for k, v in counts.items() if k.startswith("CRASH"))
             all_samples.update(samples)

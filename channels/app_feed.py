@@ -228,6 +228,8 @@ class AppFeed(Channel):
         with self._target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
             live = folder.is_live(files)
+            if live and job.extra.get("repair"):
+                folder.repair(files)  # what is missing or differs is sent again
             if not live:
                 folder.stage(files)
                 if embargoed:
@@ -294,7 +296,8 @@ class AppFeed(Channel):
                             job.release.default_language)
 
     def update(self, job: Job) -> Outcome:
-        """New captions and texts; media stay. The item is rewritten in place (same id and date)."""
+        """New captions, poster and texts; the video stays. The item is rewritten in place (same id
+        and date)."""
         files = self.files(job)
         with self._target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
@@ -305,9 +308,9 @@ class AppFeed(Channel):
                     return self._outcome(job, "scheduled", "staged copy updated")
                 raise NotFound(f"{job.release.id} is not in {self.opts.public_url}{FEED}; publish it first",
                                channel=self.name)
-            captions = [f for f in files if f.name.startswith("captions/")]
-            kept = {n: s for n, s in live.items() if not n.startswith("captions/")}
-            folder.replace([f for f in captions if live.get(f.name) != f.sha256], kept | sums_of(captions))
+            extras = [f for f in files if f.name.startswith("captions/") or f.name == "poster.jpg"]
+            kept = {n: s for n, s in live.items() if not n.startswith("captions/") and n != "poster.jpg"}
+            folder.replace([f for f in extras if live.get(f.name) != f.sha256], kept | sums_of(extras))
             self._put_item(t, job)
         return self._outcome(job, "live")
 

@@ -213,6 +213,8 @@ class Signage(Channel):
                            "or leave this channel out")
         sites = self._sites(job.release)
         with self._writing() as t:
+            if job.extra.get("repair"):
+                self._forget_damaged(t, job, sites, item)
             todo = [s for s in sites if (j.get("live") or {}).get(s) != item]
             staged: dict[str, str] = dict(j.get("staged") or {})
             for site in todo:  # the slow part: a verified copy per site in the private staging area
@@ -244,6 +246,19 @@ class Signage(Channel):
                 j.delete("staging")
                 j.delete("staged")
             return self._outcome(t, item, sites)
+
+    def _forget_damaged(self, t: Target, job: Job, sites: list[str], item: Item) -> None:
+        """For a repair: a site whose copy is missing, differs or is not listed is done again."""
+        live: dict[str, Item] = dict(job.journal.get("live") or {})
+        for site in sites:
+            listed = next((i for i in self.read_playlist(t, site) if i["id"] == item["id"]), None)
+            try:
+                intact = listed == item and t.sha256(join(site, item["file"])) == item["sha256"]
+            except NotFound:
+                intact = False
+            if not intact:
+                live.pop(site, None)
+        job.journal.put("live", live)
 
     def _go_live(self, t: Target, job: Job, site: str, item: Item) -> None:
         j = job.journal

@@ -95,12 +95,15 @@ def new_staging(target: Target) -> str:
     return path
 
 
-def write_atomic(target: Target, data: bytes, remote: str) -> None:
-    """Replace a small public file atomically: upload to a hidden temp name beside it, give it the
+def write_atomic(target: Target, data: bytes | Path, remote: str) -> None:
+    """Replace a public file atomically: upload to a hidden temp name beside it, give it the
     public modes, then rename."""
     name = PurePosixPath(remote).name
     tmp = join(parent(remote), f".{name}.{random_name()}.tmp")
-    target.put_bytes(data, tmp)
+    if isinstance(data, Path):
+        target.put_file(data, tmp)
+    else:
+        target.put_bytes(data, tmp)
     try:
         target.publish_modes(tmp)
         target.move(tmp, remote)
@@ -297,13 +300,32 @@ class ReleaseFolder:
         is deleted after the new SHA256SUMS is in place."""
         old = self.public_sums() or {}
         for f in files:
-            data = f.data if f.data is not None else (f.local.read_bytes() if f.local else b"")
-            write_atomic(self.target, data, join(self.public, f.name))
-            if self.target.sha256(join(self.public, f.name)) != f.sha256:
-                raise Transient(f"{self.target.where}: read-back of {self.public}/{f.name} did not match")
+            self._send(f)
         write_atomic(self.target, sums_text(sums), join(self.public, "SHA256SUMS"))
         for name in sorted(set(old) - set(sums)):
             self.target.delete(join(self.public, name))
+
+    def repair(self, files: list[Upload]) -> list[str]:
+        """Send again each file of the live folder that is missing or differs from ``files`` (by a
+        temporary name and a rename, then read back). Returns the names sent."""
+        sent = []
+        for f in files:
+            path = join(self.public, f.name)
+            try:
+                if self.target.sha256(path) == f.sha256:
+                    continue
+            except NotFound:
+                pass
+            self._send(f)
+            sent.append(f.name)
+        return sent
+
+    def _send(self, f: Upload) -> None:
+        """One file of the live folder, replaced atomically and read back."""
+        path = join(self.public, f.name)
+        write_atomic(self.target, f.local if f.local is not None else (f.data or b""), path)
+        if self.target.sha256(path) != f.sha256:
+            raise Transient(f"{self.target.where}: read-back of {path} did not match")
 
     def remove(self, first: list[str]) -> None:
         """Take the folder down: ``first`` (the pages) go first, then the folder in one rename."""

@@ -77,7 +77,8 @@ def json_for_script(data: Any) -> Markup:
 
 
 def is_media(name: str) -> bool:
-    return name.startswith("hls/") or name in ("video.mp4", "poster.jpg")
+    """The video files: an update (new texts, captions or poster) never sends them again."""
+    return name.startswith("hls/") or name == "video.mp4"
 
 
 def page_name(release: Release, lang: str) -> str:
@@ -209,20 +210,23 @@ class Website(Channel):
     def publish(self, job: Job) -> Outcome:
         at = job.release.publish_at
         embargoed = job.stage_only or (at is not None and job.now() < at)  # never early, whatever the caller
+        repair = bool(job.extra.get("repair"))
         with self._target() as t:
             files = self.files(job, t)
             folder = ReleaseFolder(t, job.release.id, job.journal)
-            # no-op when the public SHA256SUMS is ours; extra["verify"] also reads every file back
-            if folder.is_live(files) and not (job.extra.get("verify") and folder.drift()[1]):
+            # no-op when the public SHA256SUMS is ours; a repair also reads every file back and
+            # sends again the ones that are missing or differ
+            if folder.is_live(files):
+                sent = folder.repair(files) if repair else []
                 folder.empty_trash()
                 folder.discard_staging()
                 folder.publish_modes()
-                if not job.journal.get("indexed"):
+                if repair or not job.journal.get("indexed"):
                     self.write_site_index(t)
                     job.journal.put("indexed", True)
-                return self._outcome(job, "live")
+                return self._outcome(job, "live", f"sent again: {', '.join(sent)}" if sent else "")
             live = folder.public_sums()
-            if live and not embargoed and not job.extra.get("verify") and \
+            if live and not embargoed and not repair and \
                     {n: d for n, d in live.items() if is_media(n)} == {f.name: f.sha256 for f in files
                                                                        if is_media(f.name)}:
                 return self._update(t, job)  # same media, new texts: swap pages, send no video again
@@ -236,7 +240,7 @@ class Website(Channel):
         return self._outcome(job, "live")
 
     def update(self, job: Job) -> Outcome:
-        """Re-render pages, captions and release.json; media stay as they are."""
+        """Re-render pages, captions, poster and release.json; the video files stay as they are."""
         with self._target() as t:
             return self._update(t, job)
 

@@ -180,6 +180,8 @@ class YouTube(Channel):
         checksum = rendition.main_sha256 or sha256_file(path)
         api = self.api(job)
         j = job.journal
+        if job.extra.get("repair") and j.get("video_id"):
+            self._repair(api, job, opts)
         vid = j.get("video_id")
         if not vid:
             body = self.body(job.release, opts, schedule=job.stage_only)
@@ -192,6 +194,30 @@ class YouTube(Channel):
         state = "scheduled" if job.stage_only else self._state_after_upload(api, vid)
         return Outcome(state=state, remote_id=vid, url=WATCH + vid, checksum=checksum,
                        note=f"publishes itself at {job.release.publish_at}" if job.stage_only else "")
+
+    def _repair(self, api: Api, job: Job, opts: YouTubeOptions) -> None:
+        """`publisher repair`: forget the captions YouTube lacks (publish sends them again) and put
+        back changed metadata. A video deleted on YouTube is uploaded again only with reupload."""
+        j, vid = job.journal, str(job.journal.get("video_id"))
+        items = api.call("videos.list", api.service.videos().list(part="snippet,status", id=vid)).get("items")
+        if not items:
+            if not job.extra.get("reupload"):
+                raise Rejected(f"YouTube video {vid} was deleted on YouTube; upload it again with "
+                               f"`publisher repair {job.release.id} --channel {self.name} --reupload`")
+            for key in ("video_id", "upload", "captions", "thumbnail", "playlist_pending", "playlist_item"):
+                j.delete(key)
+            return
+        present = self._caption_languages(api, vid)
+        done = dict(j.get("captions") or {})
+        j.put("captions", {lang: c for lang, c in done.items() if lang in present})
+        if self._drift(job, items[0], "live", "live"):
+            body = dict(self.body(job.release, opts, schedule=job.stage_only), id=vid)
+            api.call("videos.update", api.service.videos().update(
+                part="snippet,status,localizations", body=body))
+
+    def _caption_languages(self, api: Api, vid: str) -> set[str]:
+        reply = api.call("captions.list", api.service.captions().list(part="snippet", videoId=vid))
+        return {item["snippet"].get("language", "") for item in reply.get("items", [])}
 
     def _state_after_upload(self, api: Api, vid: str) -> Literal["live", "processing"]:
         reply = api.call("videos.list", api.service.videos().list(part="status", id=vid))
@@ -339,6 +365,10 @@ class YouTube(Channel):
                       "scheduled" if privacy == "private" and st.get("publishAt") else
                       "withdrawn" if privacy == "private" and expected == "withdrawn" else "live")
         drift = self._drift(job, v, state, expected)
+        if state in ("live", "scheduled"):
+            present = self._caption_languages(api, vid)
+            sent = sorted(job.journal.get("captions") or {})
+            drift += [f"caption {lang} is missing on YouTube" for lang in sent if lang not in present]
         return RemoteStatus(state=state, detail=detail, drift=drift, **common)
 
     def _drift(self, job: Job, v: dict[str, Any], state: str, expected: str) -> list[str]:

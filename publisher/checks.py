@@ -19,7 +19,7 @@ from publisher.contract import Channel, channel_class
 from publisher.errors import InputError
 from publisher.media import decode_check, probe_master, require_ffmpeg, sha256_file
 from publisher.models import MasterInfo, Problem, Release
-from publisher.release import load_release
+from publisher.release import PastCheck, load_release
 
 
 @dataclass
@@ -48,6 +48,12 @@ def select_channels(config: SiteConfig, release: Release, only: list[str] | None
             problems.append(Problem(str(release.manifest_path), f"overrides.{name}",
                                     f"channel '{name}' is not in {config.path.name}",
                                     f"use one of: {', '.join(known)}"))
+    for i, rule in enumerate(release.repeat):
+        for name in rule.channels:
+            if name not in (release.channels or known):
+                problems.append(Problem(str(release.manifest_path), f"repeat[{i}].channels",
+                                        f"channel '{name}' is not a channel of this release",
+                                        f"use one of: {', '.join(release.channels or known)}"))
     for name in only or []:
         if name not in (release.channels or known):
             problems.append(Problem("--only", name, f"channel '{name}' is not a channel of this release",
@@ -93,9 +99,9 @@ def content_hashes(release: Release, master: MasterInfo) -> dict[str, str]:
 
 
 def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
-            only: list[str] | None = None) -> Prepared:
+            only: list[str] | None = None, past: PastCheck | None = None) -> Prepared:
     require_ffmpeg()
-    release = load_release(manifest)
+    release = load_release(manifest, past)
     problems = select_channels(config, release, only)
     if problems:
         raise InputError(problems)

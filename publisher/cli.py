@@ -21,10 +21,13 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from publisher.checks import prepare
+from publisher.clock import local
 from publisher.context import Context
 from publisher.contract import RedactingFilter, redact
 from publisher.errors import InputError, PublisherError
 from publisher.orchestrator import Orchestrator, Reporter, RunResult
+from publisher.release import PastCheck
+from publisher.store import sqlite_has_release, sqlite_url, utcnow
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -146,13 +149,20 @@ Only = Annotated[list[str] | None, typer.Option("--only", help="Only this channe
 def check(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Validate manifest, config, master, captions and thumbnail. No network, no writes."""
     e = env(ctx)
-    prep = prepare(e.config, manifest, e.state_dir, only)  # not e.orchestrator(): it opens the store
+    url = e.config.settings.store or sqlite_url(e.state_dir)
+    embedded = url.startswith("sqlite:///")  # read without opening; a database server is not asked
+    past = PastCheck(e.config.zone, lambda rid: sqlite_has_release(url, rid)) if embedded else None
+    prep = prepare(e.config, manifest, e.state_dir, only, past)
     m = prep.master
     out.print(f"OK {prep.release.id}: {m.path.name} {m.width}x{m.height} {m.fps:g} fps "
               f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…")
     out.print(f"channels: {', '.join(f'{n} ({c.kind})' for n, c in prep.channels.items())}")
+    at = prep.release.publish_at
+    if not embedded and at is not None and at < utcnow():
+        prep.warnings.append(f"publish_at {local(at, e.config.zone)} has passed: `publisher release` "
+                             "refuses it unless this release is recorded already (or with --now)")
     for w in prep.warnings:
-        out.print(f"[yellow]warning:[/] {w}")
+        out.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 @app.command()
@@ -181,19 +191,24 @@ def plan(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
 
 
 @app.command()
-def release(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
-    """Check, transcode once, publish to every channel, record everything."""
+def release(ctx: typer.Context, manifest: Manifest, only: Only = None,
+            now: Annotated[bool, typer.Option("--now", help="Publish at once although publish_at has "
+                                              "passed.")] = False) -> None:
+    """Check, transcode once, publish to every channel, record everything. Run again after editing
+    the manifest: the edits go to every channel where it is out."""
     e = env(ctx)
     with ConsoleReporter() as reporter:
         orch = e.orchestrator(reporter)
         if e.config.settings.broker:
             from publisher.worker import enqueue
 
-            result = enqueue(orch, manifest, only)
+            result = enqueue(orch, manifest, only, now=now)
         else:
-            result = orch.release(manifest, only)
+            result = orch.release(manifest, only, now=now)
+    if result.changes:
+        err.print(f"changed since the last release: {escape(', '.join(result.changes))}")
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     out.print(results_table(result))
     raise typer.Exit(result.exit_code)
 

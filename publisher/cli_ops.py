@@ -1,4 +1,5 @@
-"""Operations and reports on the same app: status, run, schedule, retry, update, withdraw, approve.
+"""Operations and reports on the same app: status, run, schedule, retry, update, repair, withdraw,
+approve.
 
 `status --json` / `--csv` fields (stable): release, channel, kind, state, remote_id, url, checksum,
 publish_at, updated_at, error, note — times ISO 8601 in UTC with an offset, "" when unset.
@@ -10,6 +11,7 @@ import csv
 import json
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from publisher import operations, report
 from publisher.cli import STATE_STYLE, ConsoleReporter, Env, app, env, err, out, results_table
+from publisher.clock import span
 from publisher.errors import InputError
 from publisher.orchestrator import Reporter, RunResult
 from publisher.store import utcnow
@@ -76,9 +79,9 @@ def status(
     zone = e.config.zone
     now = utcnow()
     query = report.Query(release=release_id, channel=channel, state=state,
-                         since=report.parse_since(since, zone, now) if since else None)
+                         since=report.parse_since(since, zone, now) if since else None, now=now)
     query.limit = limit if limit is not None else (0 if (as_json or as_csv or verify) else TABLE_LIMIT)
-    if release_id and e.store.get_release(release_id) is None:
+    if release_id and not e.store.has_release(release_id):
         operations.stored(e.orchestrator(), release_id)  # raises the "no such release" message
     selection = report.select_rows(e.store, query)
     if verify:
@@ -96,10 +99,10 @@ def status(
     elif as_csv:
         out.file.write(report.to_csv(selection.rows))
     elif html is None:
-        out.print(_status_table(selection, zone))
+        out.print(_status_table(selection, zone, now))
 
 
-def _status_table(selection: report.Selection, zone: ZoneInfo) -> Table:
+def _status_table(selection: report.Selection, zone: ZoneInfo, now: datetime) -> Table:
     table = Table(title=f"publications (times in {zone.key})")
     cols = ("release", "channel", "kind", "state", "remote id", "url", "checksum", "time", "error / note")
     for col in cols:
@@ -107,6 +110,8 @@ def _status_table(selection: report.Selection, zone: ZoneInfo) -> Table:
     for r in selection.rows:
         when = (f"at {report.local(r.publish_at, zone)}" if r.state == "scheduled" and r.publish_at
                 else report.local(r.updated_at, zone))
+        if report.overdue(r, now):
+            when = f"[yellow]{when} — overdue[/]"
         table.add_row(r.release, r.channel, r.kind, _styled(r.state), escape(r.remote_id), escape(r.url),
                       r.checksum[:12], when, escape(report.one_line(r.error or r.note)))
     counts = report.summary(selection)
@@ -129,27 +134,35 @@ def _verify(e: Env, selection: report.Selection, fmt: str) -> None:
             v = checked.get((r.release, r.channel))
             found = v.drift if v else []
             records.append({**r.record(), "remote_state": v.remote_state if v else "",
-                            "drift": found if fmt == "json" else "; ".join(found)})
+                            "drift": found if fmt == "json" else "; ".join(found),
+                            "repair": operations.repair_command(v) if v else ""})
         if fmt == "json":
             out.file.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
         else:
-            writer = csv.DictWriter(out.file, fieldnames=[*report.FIELDS, "remote_state", "drift"],
+            writer = csv.DictWriter(out.file, fieldnames=[*report.FIELDS, "remote_state", "drift", "repair"],
                                     lineterminator="\n")
             writer.writeheader()
             writer.writerows(records)
     else:
-        table = Table(title="verify: what each channel says now")
-        for col in ("release", "channel", "store", "channel says", "drift"):
-            table.add_column(col, overflow="fold")
-        for v in checked.values():
-            drift = "; ".join(v.drift) if v.drift else "[green]none[/]"
-            table.add_row(v.release, v.channel, _styled(v.stored_state), _styled(v.remote_state),
-                          f"[red]{drift}[/]" if v.drift else drift)
-        out.print(table)
+        out.print(_verify_table(list(checked.values())))
     drifted = [v for v in checked.values() if v.drift]
     if drifted:
         err.print(f"[red]drift on {len(drifted)} publication(s)[/]", markup=True)
+        for command in dict.fromkeys(operations.repair_command(v) for v in drifted):
+            if command:
+                err.print(f"repair with: {command}", markup=False)
         raise typer.Exit(1)
+
+
+def _verify_table(checked: list[operations.Verified]) -> Table:
+    table = Table(title="verify: what each channel says now")
+    for col in ("release", "channel", "store", "channel says", "drift"):
+        table.add_column(col, overflow="fold")
+    for v in checked:
+        drift = escape("; ".join(v.drift)) if v.drift else "[green]none[/]"
+        table.add_row(v.release, v.channel, _styled(v.stored_state), _styled(v.remote_state),
+                      f"[red]{drift}[/]" if v.drift else drift)
+    return table
 
 
 # --- the service and the schedule ---------------------------------------------------------------
@@ -159,7 +172,7 @@ def run(ctx: typer.Context,
         ) -> None:
     """Run the scheduler in the foreground (embargoes, deferred retries, repeats) until SIGTERM/Ctrl-C."""
     from publisher.leader import Leadership
-    from publisher.scheduler import Service, planned_jobs
+    from publisher.scheduler import Service, plan
 
     e = env(ctx)
     stop = threading.Event()
@@ -171,10 +184,10 @@ def run(ctx: typer.Context,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     zone = e.config.zone
-    jobs = planned_jobs(e.store)
-    out.print(f"publisher service: {len(jobs)} job(s) planned; times in {zone.key}")
-    for j in jobs[:10]:
-        out.print(f"  {report.local(j.next_run, zone)}  {j.release}  {j.description}")
+    planned = plan(e.store)
+    out.print(f"publisher service: {len(planned.jobs)} job(s) planned; times in {zone.key}")
+    for j in planned.jobs[:10]:
+        out.print(f"  {report.local(j.next_run, zone)}  {j.release}  {j.description}", markup=False)
 
     def notify(text: str) -> None:
         out.print(f"{report.local(utcnow(), zone)}  {text}", markup=False)
@@ -190,7 +203,7 @@ def run(ctx: typer.Context,
 @schedule_app.command("list")
 def schedule_list(ctx: typer.Context) -> None:
     """Upcoming runs with their times in the operator's zone."""
-    from publisher.scheduler import planned_jobs
+    from publisher.scheduler import plan
 
     e = env(ctx)
     zone = e.config.zone
@@ -198,22 +211,17 @@ def schedule_list(ctx: typer.Context) -> None:
     table = Table(title=f"upcoming runs (times in {zone.key})")
     for col in ("when", "in", "release", "what", "channels"):
         table.add_column(col, overflow="fold")
-    for j in planned_jobs(e.store, now):
+    planned = plan(e.store, now)
+    for j in planned.jobs:
         seconds = (j.next_run - now).total_seconds()
-        due = "[yellow]overdue: runs when the service sees it[/]" if seconds < 0 else _duration(seconds)
-        table.add_row(report.local(j.next_run, zone), due, j.release, j.description, ", ".join(j.channels))
+        due = "[yellow]overdue: runs when the service sees it[/]" if seconds < 0 else span(seconds)
+        table.add_row(report.local(j.next_run, zone), due, j.release, escape(j.description),
+                      ", ".join(j.channels))
+    for rid, why in planned.problems.items():
+        table.add_row("—", "[red]cannot be planned[/]", rid, escape(why), "")
     if not table.rows:
         table.caption = "nothing scheduled"
     out.print(table)
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else (f"{mins} min" if mins else f"{int(seconds)} s")
 
 
 @schedule_app.command("cancel")
@@ -237,6 +245,24 @@ def update(ctx: typer.Context, manifest: Manifest) -> None:
     with ConsoleReporter() as reporter:
         result = operations.update(env(ctx).orchestrator(reporter), manifest)
     _finish(result)
+
+
+@app.command()
+def repair(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = None,
+           reupload: Annotated[bool, typer.Option(
+               "--reupload", help="Also send again what was removed from the channel altogether "
+               "(e.g. a YouTube video deleted by hand).")] = False) -> None:
+    """Send again what `status --verify` finds missing or different on the live channels."""
+    with ConsoleReporter() as reporter:
+        result, after = operations.repair(env(ctx).orchestrator(reporter), release_id, channel, reupload)
+    for w in result.warnings:
+        err.print(f"[yellow]note:[/] {escape(w)}", markup=True)
+    out.print(results_table(result))
+    left = [v for v in after if v.drift]
+    if left:
+        out.print(_verify_table(left))
+        err.print(f"[red]still drifting: {len(left)} publication(s)[/]", markup=True)
+    raise typer.Exit(result.exit_code or (1 if left else 0))
 
 
 @app.command()

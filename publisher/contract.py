@@ -62,7 +62,8 @@ class ChannelOptions(BaseModel):
 
 
 class Journal:
-    """Per-publication checkpoints. ``put`` is durable when it returns (the core saves it)."""
+    """Per-publication checkpoints. ``put`` is durable when it returns (the core saves it).
+    Keys starting with ``_`` belong to the core (``_content``: the version the channel carries)."""
 
     def __init__(
         self, data: dict[str, Any] | None = None,
@@ -97,6 +98,10 @@ class Job:
     withdraw and status). ``stage_only`` is True while an embargo is pending: do the slow work,
     make nothing public, and return state ``scheduled``. ``publication`` is the stored record
     (remote id, url, journal) when one exists.
+
+    ``extra["repair"]`` (`publisher repair`, verb publish): check what is really there, not only
+    the journal, and send again what is missing or differs; ``extra["reupload"]``: also send again
+    a copy removed from the channel altogether.
     """
 
     release: Release

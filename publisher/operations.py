@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.checks import build_channels, content_hashes, prepare
+from publisher.content import master_changed
 from publisher.contract import Channel, Job, Journal, redact
 from publisher.errors import InputError, PublisherError
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition
@@ -108,11 +109,7 @@ def update(orch: Orchestrator, manifest: Path) -> RunResult:
     release = prep.release
     old_release, old_master = stored(orch, release.id)
     if old_master.sha256 != prep.master.sha256:
-        raise InputError(Problem(
-            str(release.manifest_path), "master",
-            f"the master changed (sha256 {old_master.sha256[:12]}… → {prep.master.sha256[:12]}…): "
-            "a changed master is a new release version, not an update",
-            f"give the manifest a new id (e.g. {release.id}-v2) and run `publisher release`"))
+        raise master_changed(release, old_master.sha256, prep.master.sha256)
     orch.check_approval(prep)
     result = RunResult(release.id, warnings=list(prep.warnings))
     with orch.lock(release.id):
@@ -261,6 +258,49 @@ def verify(orch: Orchestrator, pubs: list[Publication]) -> list[Verified]:
                 drift.append(f"{name}: store has {mine}, channel has {theirs}")
         out.append(Verified(p.release, p.channel, p.state, remote.state, drift, remote.detail))
     return out
+
+
+def repair_command(v: Verified) -> str:
+    """The command that repairs what ``verify`` found on a live publication ("" when none can)."""
+    if not v.drift or v.stored_state != "live" or v.remote_state == "unknown":
+        return ""
+    gone = " --reupload" if v.remote_state == "withdrawn" else ""
+    return f"publisher repair {v.release} --channel {v.channel}{gone}"
+
+
+# --- repair ---------------------------------------------------------------------------------------
+def repair(orch: Orchestrator, release_id: str, channel: str | None = None,
+           reupload: bool = False) -> tuple[RunResult, list[Verified]]:
+    """Send again what a live channel is missing or has different (files from the rendition
+    cache, YouTube captions and metadata). A copy removed from the channel altogether is sent
+    again only with ``reupload``. Returns the result and what ``verify`` finds afterwards."""
+    release, master = stored(orch, release_id)
+    pubs = publications(orch, release_id, channel)
+    result = RunResult(release_id)
+    with orch.lock(release_id):
+        live = [p for p in pubs if p.state == "live"]
+        found = {v.channel: v for v in verify(orch, live)}
+        todo = []
+        for p in pubs:
+            v = found.get(p.channel)
+            command = repair_command(v) if v else ""
+            if not command or ("--reupload" in command and not reupload):
+                result.results.append(ChannelResult.of(p))
+                if command:
+                    result.warnings.append(f"{p.channel}: {'; '.join(v.drift if v else [])}; not sent "
+                                           f"again without --reupload: `{command}`")
+                continue
+            todo.append(p.channel)
+        channels, _ = adapters(orch, release, todo)
+        renditions = renditions_for(orch, release, master, channels) if channels else {}
+        for name, ch in channels.items():
+            orch.store.add_event(release_id, "repair", "; ".join(found[name].drift), name)
+            result.results.append(orch.attempt(release, name, ch, "publish", renditions=renditions[name],
+                                               extra={"repair": True, "reupload": reupload}))
+    after = verify(orch, [p for p in orch.store.publications(release_id) if p.channel in found])
+    order = [p.channel for p in pubs]
+    result.results.sort(key=lambda r: order.index(r.channel) if r.channel in order else len(order))
+    return result, after
 
 
 def _expected_difference(p: Publication, remote: str, now: datetime) -> bool:

@@ -21,17 +21,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from publisher.checks import Prepared, prepare
+from publisher.clock import local, span
 from publisher.config import SiteConfig
+from publisher.content import CONTENT, changes, fingerprint, master_changed
 from publisher.contract import Channel, Job, Journal, redact
-from publisher.errors import InputError, PublisherError, RateLimited, Transient
+from publisher.errors import InputError, PublisherError, RateLimited, StoreError, Transient
 from publisher.faults import crash_point
 from publisher.locks import Busy, FileLocks, Locks
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
+from publisher.release import PastCheck
 from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
 ACTIVE: tuple[State, ...] = ("pending", "scheduled", "processing", "live", "deferred", "failed")
+ALIVE_POLLS = 3  # a `publisher run` is alive when it looked at the store within this many polls
 
 
 class Reporter:
@@ -66,6 +70,8 @@ class RunResult:
     release: str
     results: list[ChannelResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: what a re-run found changed since the last run (e.g. "title.en"), applied where it is out
+    changes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -97,8 +103,18 @@ class Orchestrator:
     def transcoder(self) -> Transcoder:
         return Transcoder(self.cache_dir)
 
-    def prepare(self, manifest: Path, only: list[str] | None = None) -> Prepared:
-        return prepare(self.config, manifest, self.state_dir, only)
+    def prepare(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> Prepared:
+        """Check everything. A publish_at that has passed is refused for a release not recorded yet,
+        unless ``now`` (`release --now`): publish at once."""
+        past = None if now else PastCheck(self.config.zone, self.store.has_release, self.now())
+        prep = prepare(self.config, manifest, self.state_dir, only, past)
+        at = prep.release.publish_at
+        if now and at is not None and at > self.now():
+            raise InputError(Problem(
+                str(prep.release.manifest_path), "publish_at",
+                f"--now publishes a release whose publish_at has passed, but {local(at, self.config.zone)}"
+                " is still to come", "leave out --now to keep the embargo, or change publish_at"))
+        return prep
 
     @staticmethod
     def requests_for(channel: Channel, release: Release) -> list[RenditionRequest]:
@@ -110,16 +126,51 @@ class Orchestrator:
         return out
 
     # --- release ---------------------------------------------------------------------------------
-    def release(self, manifest: Path, only: list[str] | None = None) -> RunResult:
-        prep = self.prepare(manifest, only)
+    def release(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> RunResult:
+        prep = self.prepare(manifest, only, now=now)
         self.check_approval(prep)
         with self.lock(prep.release.id):
-            self.store.save_release(prep.release, prep.master, prep.hashes)
-            self.store.add_event(prep.release.id, "release",
-                                 f"release of {prep.master.sha256[:12]} to {', '.join(prep.channels)}")
+            changed = self.record(prep)
             result = self.run(prep.release, prep.master, prep.channels)
-        result.warnings = prep.warnings
+        result.changes = changed
+        result.warnings = prep.warnings + self.unattended(prep.release, prep.channels)
         return result
+
+    def record(self, prep: Prepared) -> list[str]:
+        """Record the release (the caller holds its lock). A re-run refuses a changed master and
+        returns what changed since the last run; those edits then go to every channel."""
+        rid = prep.release.id
+        try:
+            old, master = self.store.get_release(rid), self.store.get_master(rid)
+        except StoreError:
+            old = master = None  # a damaged record is replaced by this one
+        if master is not None and master.sha256 != prep.master.sha256:
+            raise master_changed(prep.release, master.sha256, prep.master.sha256)
+        edits: list[str] = []
+        if old is not None:
+            old_hashes = self.store.release_hashes(rid)
+            edits = changes(old, old_hashes, prep.release, prep.hashes)
+            sent = fingerprint(old, old_hashes)
+            for pub in self.store.publications(rid):  # sent before fingerprints were recorded
+                if pub.state in ("live", "scheduled", "processing") and CONTENT not in pub.journal:
+                    self.store.save_journal(rid, pub.channel, {**pub.journal, CONTENT: sent})
+        self.store.save_release(prep.release, prep.master, prep.hashes)
+        changed = f"; changed: {', '.join(edits)}" if edits else ""
+        self.store.add_event(rid, "release", f"release of {prep.master.sha256[:12]} to "
+                             f"{', '.join(prep.channels)}{changed}")
+        return edits
+
+    def unattended(self, release: Release, channels: dict[str, Channel]) -> list[str]:
+        """A warning when embargoed channels wait for a `publisher run` that is not running."""
+        embargoed = release.publish_at is not None and release.publish_at > self.now()
+        waiting = [name for name, ch in channels.items() if embargoed and ch.embargo != "service"]
+        beat = self.store.last_beat() if waiting else None
+        age = (self.now() - beat[0]).total_seconds() if beat else 0.0
+        if not waiting or (beat is not None and age <= max(ALIVE_POLLS * beat[1], 10.0)):
+            return []
+        seen = f"the last one was seen {span(age)} ago" if beat else "none has used this state store yet"
+        return [f"no `publisher run` service is alive ({seen}): {', '.join(waiting)} will not go live at "
+                "publish_at until one runs; start it (see the README, \"The service\")"]
 
     def check_approval(self, prep: Prepared) -> None:
         if not self.config.settings.require_approval:
@@ -142,7 +193,7 @@ class Orchestrator:
         now = self.now()
         stage_only = bool(release.publish_at and release.publish_at > now)
         result = RunResult(release.id)
-        todo = self.select(release, channels, result, force=force)
+        todo, updates = self.select(release, channels, result, force=force)
         if not todo:
             return result
         requests = {name: self.requests_for(ch, release) for name, ch in todo.items()}
@@ -180,7 +231,11 @@ class Orchestrator:
                 return self.finish(release.id, name, "failed", f"transcode of {', '.join(missing)} "
                                    f"failed: {reason}")
             renditions = {p: ready[k] for p, k in keys.items()}
-            return self.attempt(release, name, ch, "publish", renditions=renditions, stage_only=stage_only)
+            verb = "update" if name in updates else "publish"
+            r = self.attempt(release, name, ch, verb, renditions=renditions, stage_only=stage_only)
+            if verb == "update" and r.state == "scheduled" and not stage_only:  # its time has come
+                r = self.attempt(release, name, ch, "publish", renditions=renditions)
+            return r
 
         encoder = threading.Thread(target=encode, name="transcode", daemon=True)
         encoder.start()
@@ -196,21 +251,28 @@ class Orchestrator:
         return result
 
     def select(self, release: Release, channels: dict[str, Channel], result: RunResult, *,
-               force: bool = False) -> dict[str, Channel]:
-        """The channels with work to do; the others go straight into ``result`` as they are."""
+               force: bool = False) -> tuple[dict[str, Channel], set[str]]:
+        """The channels with work to do, and those of them that carry an older version of the
+        release (they get an update); the others go straight into ``result`` as they are."""
         now = self.now()
         stage_only = bool(release.publish_at and release.publish_at > now)
+        current = fingerprint(release, self.store.release_hashes(release.id))
         todo: dict[str, Channel] = {}
+        updates: set[str] = set()
         for name, ch in channels.items():
             pub = self.store.ensure_publication(release.id, name, ch.kind, release.publish_at)
             done = pub.state == "live" or (pub.state == "scheduled" and stage_only)
             held = pub.state == "deferred" and pub.retry_at is not None and pub.retry_at > now
-            if not force and (done or held or pub.state == "cancelled"):
+            sent = pub.journal.get(CONTENT)
+            stale = sent not in (None, current) and pub.state not in ("pending", "withdrawn", "cancelled")
+            if not force and (held or pub.state == "cancelled" or (done and not stale)):
                 self.reporter.channel(name, pub.state, "nothing to do")
                 result.results.append(ChannelResult.of(pub))
-            else:
-                todo[name] = ch
-        return todo
+                continue
+            todo[name] = ch
+            if stale:
+                updates.add(name)
+        return todo, updates
 
     # --- one adapter call, with the core's retries ----------------------------------------------
     def attempt(self, release: Release, name: str, ch: Channel, verb: str, *,
@@ -250,6 +312,8 @@ class Orchestrator:
                 return self.finish(release.id, name, "failed",
                                    redact(f"internal error in the {ch.kind} adapter: "
                                           f"{type(exc).__name__}: {exc}"))
+            if verb in ("publish", "update") and outcome.state in ("live", "scheduled", "processing"):
+                job.journal.put(CONTENT, fingerprint(release, self.store.release_hashes(release.id)))
             self.store.update_publication(
                 release.id, name, state=outcome.state, remote_id=outcome.remote_id or pub.remote_id,
                 url=outcome.url or pub.url, checksum=outcome.checksum or pub.checksum,

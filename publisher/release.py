@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from publisher.clock import EARLIEST, MAX_AHEAD, local, span
 from publisher.errors import InputError
 from publisher.models import Problem, Release, RepeatSpec, SignageSpec
-from publisher.yamlfile import Loc, YamlDocument, load_yaml, schema_problems
+from publisher.triggers import cron_trigger, parse_every, parse_window
+from publisher.yamlfile import Loc, YamlDocument, dotted, load_yaml, schema_problems
 
 ID_PATTERN = r"^[a-z0-9-]{3,64}$"
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -45,23 +49,33 @@ class _Repeat(_Strict):
     window: str | None = None
 
 
-class ManifestSchema(_Strict):
+class _References(BaseModel):
+    """The fields naming files and times: checked even when other fields of the manifest are wrong."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    master: str | None = None
+    captions: dict[str, str] = Field(default_factory=dict)
+    thumbnail: str | None = None
+    publish_at: str | None = None
+    timezone: str | None = None
+    signage: _Signage | None = None
+    repeat: list[_Repeat] = Field(default_factory=list)
+
+
+class ManifestSchema(_References):
     """The manifest as written. Times and paths are still text here."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
     master: str
     languages: list[str] = Field(min_length=1)
     title: dict[str, str]
     description: dict[str, str] = Field(default_factory=dict)
-    captions: dict[str, str] = Field(default_factory=dict)
-    thumbnail: str | None = None
-    publish_at: str | None = None
-    timezone: str | None = None
     tags: list[str] = Field(default_factory=list)
     channels: list[str] | None = None
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    signage: _Signage | None = None
-    repeat: list[_Repeat] = Field(default_factory=list)
 
     @field_validator("languages")
     @classmethod
@@ -74,7 +88,17 @@ class ManifestSchema(_Strict):
         return value
 
 
-def load_release(path: Path) -> Release:
+@dataclass(frozen=True)
+class PastCheck:
+    """Refuses a ``publish_at`` that has passed, unless the release is already recorded (a re-run
+    to resume or converge). Used by `check` and `release`; ``zone`` is the operator's."""
+
+    zone: ZoneInfo
+    recorded: Callable[[str], bool]
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def load_release(path: Path, past: PastCheck | None = None) -> Release:
     path = Path(os.path.abspath(path))
     doc, problems = load_yaml(path, "release manifest")
     if doc is None:
@@ -82,11 +106,16 @@ def load_release(path: Path) -> Release:
     if not isinstance(doc.data, dict):
         raise InputError(problems + [Problem(str(path), "", "the manifest must be a mapping of keys",
                                              "start from `publisher init`")])
+    checker = _Checker(doc, past)
     try:
         raw = ManifestSchema.model_validate(doc.data)
     except ValidationError as exc:
-        raise InputError(problems + schema_problems(doc, exc)) from None
-    checker = _Checker(doc)
+        # report every problem at once: the files and times among the fields that passed, too
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        refs = {k: v for k, v in doc.data.items() if k in _References.model_fields and k not in bad}
+        rid = doc.data.get("id") if "id" not in bad else None
+        checker.references(_References.model_validate(refs), rid if isinstance(rid, str) else None)
+        raise InputError(problems + schema_problems(doc, exc) + checker.problems) from None
     release = checker.resolve(raw)
     problems += checker.problems
     if problems or release is None:
@@ -94,15 +123,27 @@ def load_release(path: Path) -> Release:
     return release
 
 
+@dataclass
+class _Found:
+    """The files and times a manifest names, resolved (None where they were wrong)."""
+
+    master: Path | None = None
+    captions: dict[str, Path] = field(default_factory=dict)
+    thumbnail: Path | None = None
+    publish_at: datetime | None = None
+    signage: SignageSpec | None = None
+    repeat: list[RepeatSpec] = field(default_factory=list)
+
+
 class _Checker:
-    def __init__(self, doc: YamlDocument) -> None:
+    def __init__(self, doc: YamlDocument, past: PastCheck | None = None) -> None:
         self.doc = doc
         self.root = doc.path.parent.resolve()
         self.problems: list[Problem] = []
+        self.past = past
+        self.now = past.now if past else datetime.now(UTC)
 
     def problem(self, loc: Loc, message: str, fix: str) -> None:
-        from publisher.yamlfile import dotted
-
         self.problems.append(Problem(str(self.doc.path), dotted(loc), message, fix, self.doc.line(loc)))
 
     def resolve(self, m: ManifestSchema) -> Release | None:
@@ -121,31 +162,51 @@ class _Checker:
             self.text_ok(("description", lang), text, multiline=True)
         for i, tag in enumerate(m.tags):
             self.text_ok(("tags", i), tag, multiline=False)
-        master = self.file(("master",), m.master)
-        captions = {lang: self.file(("captions", lang), p) for lang, p in m.captions.items()}
-        thumbnail = self.file(("thumbnail",), m.thumbnail) if m.thumbnail else None
+        found = self.references(m, m.id)
+        if self.problems or found.master is None:
+            return None
+        return Release(
+            id=m.id, manifest_path=self.doc.path, master=found.master, languages=langs,
+            title=m.title, description=m.description, captions=found.captions,
+            thumbnail=found.thumbnail, publish_at=found.publish_at, tags=m.tags,
+            channels=m.channels or [], overrides=m.overrides, signage=found.signage, repeat=found.repeat,
+        )
+
+    def references(self, m: _References, release_id: str | None) -> _Found:
+        """Every file and time the manifest names, checked and resolved."""
+        found = _Found()
+        found.master = self.file(("master",), m.master) if m.master is not None else None
+        for lang, p in m.captions.items():
+            caption = self.file(("captions", lang), p)
+            if caption is not None:
+                found.captions[lang] = caption
+        found.thumbnail = self.file(("thumbnail",), m.thumbnail) if m.thumbnail else None
         zone = self.zone(("timezone",), m.timezone) if m.timezone else None
-        publish_at = self.time(("publish_at",), m.publish_at, zone) if m.publish_at else None
-        signage = None
+        if m.publish_at:
+            found.publish_at = self.time(("publish_at",), m.publish_at, zone)
+            self.not_past(found.publish_at, release_id)
         if m.signage is not None:
-            signage = SignageSpec(
+            found.signage = SignageSpec(
                 start=self.time(("signage", "start"), m.signage.start, zone) if m.signage.start else None,
                 end=self.time(("signage", "end"), m.signage.end, zone) if m.signage.end else None,
                 sites=m.signage.sites,
             )
-            if signage.start and signage.end and signage.end <= signage.start:
+            if found.signage.start and found.signage.end and found.signage.end <= found.signage.start:
                 self.problem(("signage", "end"), "end is not after start", "move the end later")
         repeat = [self.repeat(i, r, zone) for i, r in enumerate(m.repeat)]
-        if self.problems or master is None:
-            return None
-        return Release(
-            id=m.id, manifest_path=self.doc.path, master=master, languages=langs,
-            title=m.title, description=m.description,
-            captions={k: v for k, v in captions.items() if v is not None},
-            thumbnail=thumbnail, publish_at=publish_at, tags=m.tags,
-            channels=m.channels or [], overrides=m.overrides, signage=signage,
-            repeat=[r for r in repeat if r is not None],
-        )
+        found.repeat = [r for r in repeat if r is not None]
+        return found
+
+    def not_past(self, publish_at: datetime | None, release_id: str | None) -> None:
+        past = self.past
+        if publish_at is None or past is None or publish_at >= past.now:
+            return
+        if release_id is not None and past.recorded(release_id):
+            return  # a re-run of a recorded release: resuming or converging, not a new embargo
+        self.problem(("publish_at",), f"{local(publish_at, past.zone)} has passed "
+                     f"({span((past.now - publish_at).total_seconds())} ago)",
+                     "correct the date (is the year right?), or run `publisher release --now` "
+                     "to publish at once")
 
     def text_ok(self, loc: Loc, text: str, *, multiline: bool) -> None:
         allowed = {"\n", "\t"} if multiline else set()
@@ -189,31 +250,52 @@ class _Checker:
             return None
 
     def time(self, loc: Loc, text: str, zone: ZoneInfo | None) -> datetime | None:
-        return parse_time(text, zone, lambda msg, fix: self.problem(loc, msg, fix))
+        latest = self.now + MAX_AHEAD
+        outside = (f"'{text}' is outside the times publisher accepts: from {EARLIEST:%Y-%m-%d} to "
+                   f"5 years ahead ({latest:%Y-%m-%d %H:%M} UTC)", "check the date, the year especially")
+        try:
+            value = _parse_time(text, zone, lambda msg, fix: self.problem(loc, msg, fix))
+        except (OverflowError, ValueError):
+            self.problem(loc, *outside)
+            return None
+        if value is not None and not EARLIEST <= value <= latest:
+            self.problem(loc, *outside)
+            return None
+        return value
 
     def repeat(self, i: int, r: _Repeat, zone: ZoneInfo | None) -> RepeatSpec | None:
+        """A rule checked by the same trigger code the service runs (``publisher.triggers``)."""
         loc: Loc = ("repeat", i)
         if (r.cron is None) == (r.every is None):
             self.problem(loc, "give exactly one of `cron` or `every`", "e.g. cron: '0 9 1 * *' or every: 30d")
             return None
+        if not r.channels:
+            self.problem((*loc, "channels"), "the rule names no channel",
+                         "list the channels to re-publish to")
         rzone = self.zone((*loc, "timezone"), r.timezone) if r.timezone else zone
         until = self.time((*loc, "until"), r.until, rzone) if r.until else None
-        if r.every is not None and not re.fullmatch(r"\d+[mhdw]", r.every):
-            self.problem((*loc, "every"), f"'{r.every}' is not an interval", "write e.g. 90m, 12h, 30d or 1w")
-        if r.window is not None and not re.fullmatch(r"\d\d:\d\d-\d\d:\d\d", r.window):
-            self.problem((*loc, "window"), f"'{r.window}' is not a daily window", "write e.g. 09:00-18:00")
+        if r.cron is not None:
+            try:
+                cron_trigger(r.cron, rzone or ZoneInfo("UTC"))
+            except ValueError as exc:
+                self.problem((*loc, "cron"), f"cron '{r.cron}': {exc}",
+                             "write five fields, minute hour day month weekday, e.g. '0 10 1 * *' "
+                             "(10:00 on the 1st of every month)")
+        if r.every is not None:
+            try:
+                parse_every(r.every)
+            except ValueError as exc:
+                self.problem((*loc, "every"), str(exc), "write e.g. 90m, 12h, 30d or 1w "
+                             "(from 1 minute to 5 years)")
+        if r.window is not None:
+            try:
+                parse_window(r.window)
+            except ValueError as exc:
+                self.problem((*loc, "window"), str(exc), "write e.g. 09:00-18:00 "
+                             "(an end before the start runs past midnight)")
         return RepeatSpec(channels=r.channels, cron=r.cron, every=r.every,
                           timezone=(r.timezone or (str(zone.key) if zone else "UTC")),
                           until=until, window=r.window)
-
-
-def parse_time(text: str, zone: ZoneInfo | None, problem: Any) -> datetime | None:
-    """A full timestamp with a zone, as UTC. ``problem(message, fix)`` is called when it is not."""
-    try:
-        return _parse_time(text, zone, problem)
-    except (OverflowError, ValueError):
-        problem(f"'{text}' is out of range", "write a date between 1970 and 9998")
-        return None
 
 
 def _parse_time(text: str, zone: ZoneInfo | None, problem: Any) -> datetime | None:

@@ -9,6 +9,7 @@ store of tens of thousands of publications.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -22,11 +23,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, select_autoescape
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from publisher.clock import local, span
 from publisher.errors import InputError
 from publisher.models import STATES, Event, Release
-from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store
+from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store, utcnow
 
 #: the documented fields of `publisher status --json` / `--csv`, in this order
 FIELDS = ("release", "channel", "kind", "state", "remote_id", "url", "checksum", "publish_at",
@@ -71,6 +74,8 @@ class Query:
     since: datetime | None = None
     #: at most this many releases, the most recently changed first; 0 means all
     limit: int = 0
+    #: the time against which a scheduled publication is overdue (default: now)
+    now: datetime | None = None
 
 
 @dataclass
@@ -105,6 +110,7 @@ def select_rows(store: Store, query: Query) -> Selection:
             q = (select(*_COLUMNS).where(*conditions)
                  .order_by(PublicationRow.release_id, PublicationRow.channel))
             rows = [StatusRow(*r) for r in conn.execute(q)]
+            mark_overdue(rows, query.now or utcnow())
             ids = list(dict.fromkeys(r.release for r in rows))
             return Selection(rows, ids, len(ids))
         ids = _latest_releases(conn, conditions, query.limit)
@@ -117,6 +123,7 @@ def select_rows(store: Store, query: Query) -> Selection:
         rows = [StatusRow(*r) for r in conn.execute(q.order_by(PublicationRow.channel))]
     order = {rid: i for i, rid in enumerate(ids)}
     rows.sort(key=lambda r: order[r.release])
+    mark_overdue(rows, query.now or utcnow())
     return Selection(rows, ids, int(total or 0))
 
 
@@ -154,11 +161,18 @@ def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 
 # --- presentation helpers ------------------------------------------------------------------------
-def local(value: datetime | None, zone: ZoneInfo) -> str:
-    """A time in the operator's zone, with the zone's abbreviation (e.g. 2026-12-01 10:00 HKT)."""
-    if value is None:
-        return ""
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+def overdue(row: StatusRow, now: datetime) -> bool:
+    """Scheduled, and its publish time has passed: nothing has made it live (is `publisher run` up?)."""
+    return row.state == "scheduled" and row.publish_at is not None and row.publish_at < now
+
+
+def mark_overdue(rows: list[StatusRow], now: datetime) -> None:
+    """Say "overdue" in the note of every scheduled publication whose time has passed."""
+    for row in rows:
+        if overdue(row, now):
+            assert row.publish_at is not None
+            late = f"overdue: its publish time passed {span((now - row.publish_at).total_seconds())} ago"
+            row.note = f"{late}; {row.note}" if row.note else late
 
 
 def one_line(text: str, width: int = 80) -> str:
@@ -195,11 +209,16 @@ class ReleaseView:
 
 
 def stored_releases(store: Store, ids: list[str]) -> dict[str, Release]:
+    """The stored releases that can be read; a damaged record is left out (its rows still show)."""
     if not ids:
         return {}
+    out = {}
     with store.session() as s:
-        rows = s.execute(select(ReleaseRow.id, ReleaseRow.release_json).where(ReleaseRow.id.in_(ids)))
-        return {rid: Release.model_validate_json(text) for rid, text in rows}
+        rows = list(s.execute(select(ReleaseRow.id, ReleaseRow.release_json).where(ReleaseRow.id.in_(ids))))
+    for rid, text in rows:
+        with contextlib.suppress(ValidationError):
+            out[rid] = Release.model_validate_json(text)
+    return out
 
 
 def poster_source(store: Store, release: Release | None, release_id: str) -> str:

@@ -1,7 +1,7 @@
 """`publisher run`: the service that completes embargoes, takes up deferred work and repeats releases.
 
 The state store is the truth. Jobs are derived from it at start-up and every ``poll`` seconds
-(``planned_jobs``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
+(``publisher.planning``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
 
 * ``embargo:<release>`` — a DateTrigger at the release's ``publish_at`` for its ``scheduled``
   publications: ``Orchestrator.run`` makes them live (stage_only is False once the time has come).
@@ -30,109 +30,44 @@ article being published or awaiting an editor) leaves the publication ``processi
 
 Publications left ``processing`` are asked for their status every ``processing_poll`` seconds
 (``publisher.polling``) and recorded ``live`` or ``failed`` once the channel says so.
+
+Isolation: a release that cannot be planned is logged once and its publications' ``error`` says
+why (cleared when it can be planned again); a job that fails is retried after ``ERROR_DELAY`` with
+its error on the publications. Neither holds up any other release. On every poll the service
+writes a heartbeat (``Store.beat``), by which `publisher release` knows whether one is alive.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 
 from publisher.config import SiteConfig
-from publisher.errors import InputError
-from publisher.models import Release
+from publisher.errors import InputError, PublisherError
 from publisher.operations import adapters, gone_from_config, renditions_for, stored
 from publisher.orchestrator import Orchestrator, Reporter
+from publisher.planning import Plan, PlannedJob, last_repeat, plan, planned_jobs, repeat_start
 from publisher.polling import poll_processing
-from publisher.store import EventRow, ReleaseRow, Store, utcnow
+from publisher.store import PublicationRow, ReleaseRow, Store, utcnow
 from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
 
+__all__ = ["Plan", "PlannedJob", "Service", "plan", "planned_jobs", "repeat_run"]
+
 log = logging.getLogger("publisher.scheduler")
-JobKind = Literal["embargo", "retry", "repeat"]
+#: the start of a publication's error while the service cannot plan its release
+UNPLANNED = "the service cannot plan this release: "
 BUSY_DELAY = timedelta(seconds=0.5)  # when another process holds the release's lock
 ERROR_DELAY = timedelta(seconds=30)  # after an unexpected error in a job
 AGAIN_DELAY = timedelta(seconds=5)  # before running a job again that is still wanted after it ran
-
-
-# --- what should be scheduled, derived from the store ------------------------------------------
-@dataclass(frozen=True)
-class PlannedJob:
-    id: str
-    kind: JobKind
-    release: str
-    channels: tuple[str, ...]
-    trigger: BaseTrigger
-    next_run: datetime  # UTC; may be in the past (overdue: runs as soon as the service sees it)
-    signature: str  # changes when the job must be rebuilt
-    description: str
-    rule: int = -1
-
-
-def last_repeat(store: Store, release_id: str, rule: int) -> datetime | None:
-    q = (select(EventRow.at).where(EventRow.release_id == release_id, EventRow.action == "repeat",
-                                   EventRow.message.like(f"rule {rule}:%"))
-         .order_by(EventRow.id.desc()).limit(1))
-    with store.session() as s:
-        return s.scalars(q).first()
-
-
-def repeat_start(release: Release, created: datetime) -> datetime:
-    """Repeats count from the publish time (or from when the release was recorded, if later)."""
-    return max(release.publish_at or created, created)
-
-
-def repeating_releases(store: Store) -> list[tuple[Release, datetime]]:
-    """Releases whose manifest has a ``repeat`` rule, with the time they were first recorded."""
-    q = select(ReleaseRow.release_json, ReleaseRow.created_at).where(
-        ReleaseRow.release_json.like('%"repeat":[{%'))
-    with store.session() as s:
-        return [(Release.model_validate_json(text), created) for text, created in s.execute(q)]
-
-
-def planned_jobs(store: Store, now: datetime | None = None) -> list[PlannedJob]:
-    now = now or utcnow()
-    jobs: list[PlannedJob] = []
-    embargo: dict[str, list[tuple[str, datetime]]] = {}
-    for p in store.publications(state="scheduled"):
-        if p.publish_at is not None:
-            embargo.setdefault(p.release, []).append((p.channel, p.publish_at))
-    for rid, items in embargo.items():
-        at = min(a for _, a in items)
-        names = tuple(sorted(c for c, _ in items))
-        jobs.append(PlannedJob(f"embargo:{rid}", "embargo", rid, names, DateTrigger(at, UTC), at,
-                               f"{at.isoformat()}|{names}", "go live"))
-    for p in store.publications(state="deferred"):
-        if p.retry_at is not None:
-            jobs.append(PlannedJob(f"retry:{p.release}:{p.channel}", "retry", p.release, (p.channel,),
-                                   DateTrigger(p.retry_at, UTC), p.retry_at, p.retry_at.isoformat(),
-                                   f"retry ({p.error.splitlines()[0] if p.error else 'deferred'})"))
-    for release, created in repeating_releases(store):
-        live = {p.channel for p in store.publications(release.id, state="live")}
-        for i, spec in enumerate(release.repeat):
-            names = tuple(c for c in spec.channels if c in live)
-            if not names:
-                continue
-            trigger = repeat_trigger(spec)
-            base = last_repeat(store, release.id, i) or repeat_start(release, created)
-            first = trigger.get_next_fire_time(base, base)
-            if first is None:
-                continue
-            what = f"cron '{spec.cron}'" if spec.cron else f"every {spec.every}"
-            jobs.append(PlannedJob(f"repeat:{release.id}:{i}", "repeat", release.id, names, trigger,
-                                   first.astimezone(UTC), f"{spec.model_dump_json()}|{names}",
-                                   f"repeat, {what} ({spec.timezone})", rule=i))
-    jobs.sort(key=lambda j: (j.next_run, j.id))
-    return jobs
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -162,6 +97,8 @@ class Service:
         #: with several instances (scale-out), only the one for which ``leader()`` is True runs jobs
         self.leader = leader
         self._leading: bool | None = None
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._problems: dict[str, str] | None = None  # None: not looked yet (stale notes to clear)
 
     def orchestrator(self) -> Orchestrator:
         return Orchestrator(self.config, self.store, self.state_dir, reporter=self.reporter)
@@ -208,11 +145,15 @@ class Service:
     def sync(self) -> None:
         """Make the scheduler's jobs match what the store says should happen."""
         try:
+            self.store.beat(self.instance, self.poll)
             leading = self.leader() if self.leader is not None else True
-            wanted = planned_jobs(self.store) if leading else []
+            planned = plan(self.store) if leading else Plan([], {})
+            if leading:
+                self._report(planned.problems)
         except Exception:
             log.exception("cannot read the state store; will try again")
             return
+        wanted = planned.jobs
         if leading != self._leading:
             self._leading = leading
             if self.leader is not None:
@@ -234,9 +175,37 @@ class Service:
                     continue
                 hold = self._not_before.get(j.id)
                 start = max(j.next_run, hold) if hold and hold > now else j.next_run
-                self.scheduler.add_job(self._run, trigger=j.trigger, args=(j,), id=j.id, name=j.description,
-                                       next_run_time=start, replace_existing=True)
+                try:
+                    self.scheduler.add_job(self._run, trigger=j.trigger, args=(j,), id=j.id,
+                                           name=j.description, next_run_time=start, replace_existing=True)
+                except Exception as exc:  # one job the scheduler cannot hold does not stop the others
+                    log.exception("job %s", j.id)
+                    self._note(j.release, f"{type(exc).__name__}: {exc}")
                 self._signatures[j.id] = j.signature
+
+    def _report(self, problems: dict[str, str]) -> None:
+        """Log a release that cannot be planned once, and show why in its publications' error;
+        clear that when it can be planned again."""
+        known = self._problems
+        if known is None:  # first look: clear what an earlier run noted and is no longer true
+            q = select(PublicationRow.release_id).where(PublicationRow.error.like(UNPLANNED + "%"))
+            with self.store.session() as s:
+                known = {rid: "" for rid in s.scalars(q)}
+        for rid, why in problems.items():
+            if known.get(rid) != why:
+                log.error("%s cannot be planned: %s", rid, why)
+                self.notify(f"{rid}: cannot be planned; its jobs wait until it is fixed: {why}")
+                self._note(rid, why)
+        for rid in set(known) - set(problems):
+            self._note(rid, "")
+        self._problems = dict(problems)
+
+    def _note(self, release_id: str, why: str) -> None:
+        for p in self.store.publications(release_id):
+            if why and p.state not in ("withdrawn", "cancelled") and p.error != UNPLANNED + why:
+                self.store.update_publication(release_id, p.channel, error=UNPLANNED + why)
+            elif not why and p.error.startswith(UNPLANNED):
+                self.store.update_publication(release_id, p.channel, error="")
 
     def _poll_processing(self) -> None:
         if self._leading is False or self._stop.is_set():
@@ -266,6 +235,8 @@ class Service:
                 self._not_before[job.id] = utcnow() + BUSY_DELAY
             else:
                 self._failed(job, str(exc))
+        except PublisherError as exc:
+            self._failed(job, str(exc))
         except Exception as exc:
             log.exception("job %s", job.id)
             self._failed(job, f"{type(exc).__name__}: {exc}")
@@ -277,8 +248,15 @@ class Service:
 
     def _failed(self, job: PlannedJob, message: str) -> None:
         self._not_before[job.id] = utcnow() + ERROR_DELAY
-        self.store.add_event(job.release, "error", f"{job.kind} job failed: {message}")
-        self.notify(f"{job.release}: {job.kind} failed: {message}")
+        text = f"{job.kind} job failed (tried again in {ERROR_DELAY.seconds} s): {message}"
+        try:
+            self.store.add_event(job.release, "error", text)
+            for name in job.channels:
+                if self.store.get_publication(job.release, name) is not None:
+                    self.store.update_publication(job.release, name, error=text)
+        except Exception:
+            log.exception("recording the failure of %s", job.id)
+        self.notify(f"{job.release}: {text}")
 
     def _embargo(self, job: PlannedJob) -> None:
         orch = self.orchestrator()

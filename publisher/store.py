@@ -12,14 +12,17 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from pydantic import ValidationError
 from sqlalchemy import (
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    delete,
     event,
     select,
 )
@@ -118,6 +122,15 @@ class ApprovalRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class HeartbeatRow(Base):
+    """One running `publisher run` (host and process) and when it last looked at the store."""
+
+    __tablename__ = "service_heartbeats"
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    poll_seconds: Mapped[float] = mapped_column(Float)
+
+
 class EventRow(Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -134,6 +147,19 @@ _PUB_FIELDS = {"state", "remote_id", "url", "checksum", "error", "note", "publis
 
 def sqlite_url(state_dir: Path) -> str:
     return f"sqlite:///{state_dir / 'state.db'}"
+
+
+def sqlite_has_release(url: str, release_id: str) -> bool:
+    """Whether the SQLite store at ``url`` holds ``release_id``, read without creating or changing
+    anything (for `check`, which writes nothing)."""
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            return db.execute("select 1 from releases where id = ?", (release_id,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 class Store:
@@ -179,12 +205,18 @@ class Store:
     def get_release(self, release_id: str) -> Release | None:
         with self.session() as s:
             row = s.get(ReleaseRow, release_id)
-            return Release.model_validate_json(row.release_json) if row else None
+            text = row.release_json if row else None
+        return _parse(Release, text, release_id, "release") if text is not None else None
 
     def get_master(self, release_id: str) -> MasterInfo | None:
         with self.session() as s:
             row = s.get(ReleaseRow, release_id)
-            return MasterInfo.model_validate_json(row.master_json) if row and row.master_json else None
+            text = row.master_json if row else None
+        return _parse(MasterInfo, text, release_id, "master facts") if text else None
+
+    def has_release(self, release_id: str) -> bool:
+        with self.session() as s:
+            return s.get(ReleaseRow, release_id) is not None
 
     def release_hashes(self, release_id: str) -> dict[str, str]:
         with self.session() as s:
@@ -270,6 +302,25 @@ class Store:
             row = s.scalars(q).first()
             return (row.approved_by, row.at, json.loads(row.hashes)) if row else None
 
+    # --- the service's heartbeat -------------------------------------------------------------
+    def beat(self, instance: str, poll_seconds: float) -> None:
+        """The service ``instance`` is alive now; beats older than a day are dropped."""
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(HeartbeatRow, instance)
+            if row is None:
+                s.add(HeartbeatRow(instance=instance, at=now, poll_seconds=poll_seconds))
+            else:
+                row.at, row.poll_seconds = now, poll_seconds
+            s.execute(delete(HeartbeatRow).where(HeartbeatRow.at < now - timedelta(days=1)))
+
+    def last_beat(self) -> tuple[datetime, float] | None:
+        """When a service last looked at the store, and its polling interval."""
+        q = select(HeartbeatRow.at, HeartbeatRow.poll_seconds).order_by(HeartbeatRow.at.desc()).limit(1)
+        with self.session() as s:
+            row = s.execute(q).first()
+        return (row[0], row[1]) if row else None
+
     def add_event(self, release_id: str, action: str, message: str = "", channel: str = "") -> None:
         with self.session() as s:
             s.add(EventRow(at=utcnow(), release_id=release_id, channel=channel, action=action,
@@ -293,6 +344,15 @@ def _publication(row: PublicationRow) -> Publication:
         publish_at=row.publish_at, retry_at=row.retry_at, attempts=row.attempts,
         created_at=row.created_at, updated_at=row.updated_at, journal=json.loads(row.journal or "{}"),
     )
+
+
+def _parse(model: Any, text: str, release_id: str, what: str) -> Any:
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise StoreError(f"the stored {what} of {release_id} cannot be read ({exc.error_count()} "
+                         f"error(s), first: {exc.errors()[0]['msg']}); release it again from its "
+                         "manifest to record it afresh") from None
 
 
 def _state(value: str) -> State:

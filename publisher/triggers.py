@@ -12,6 +12,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from publisher.clock import MAX_AHEAD
 from publisher.errors import InputError
 from publisher.models import RepeatSpec
 
@@ -31,23 +32,59 @@ def _wall(value: datetime, zone: Any) -> datetime:
     return value.astimezone(zone).replace(tzinfo=None)
 
 
-def every(text: str) -> timedelta:
-    m = re.fullmatch(r"(\d+)([mhdw])", text)
+def parse_every(text: str) -> timedelta:
+    """``every:`` as elapsed time: 90m, 12h, 30d or 1w, from one minute to five years."""
+    m = re.fullmatch(r"(\d{1,12})([mhdw])", text)
     if not m:
-        raise InputError(f"repeat every '{text}' is not an interval; write e.g. 90m, 12h, 30d or 1w")
+        raise ValueError(f"'{text}' is not an interval")
     unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-    return timedelta(**{unit: int(m.group(1))})
+    try:
+        interval = timedelta(**{unit: int(m.group(1))})
+    except OverflowError:
+        interval = MAX_AHEAD * 2
+    if interval < timedelta(minutes=1):
+        raise ValueError(f"'{text}' is no time at all")
+    if interval > MAX_AHEAD:
+        raise ValueError(f"'{text}' is longer than 5 years")
+    return interval
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """``window:`` as (start, end) wall-clock times; an end before the start runs past midnight."""
+    m = re.fullmatch(r"(\d\d:\d\d)-(\d\d:\d\d)", text)
+    try:
+        start, end = (time.fromisoformat(v) for v in m.groups()) if m else (None, None)
+    except ValueError:
+        start = end = None
+    if start is None or end is None:
+        raise ValueError(f"'{text}' is not a daily window")
+    if start == end:
+        raise ValueError(f"'{text}' starts and ends at the same time")
+    return start, end
+
+
+def cron_trigger(expr: str, zone: ZoneInfo, until: datetime | None = None) -> WallClockCron:
+    """A crontab expression (minute hour day month weekday) in ``zone``, ending at ``until``."""
+    try:
+        trigger = WallClockCron(**_cron_fields(expr), timezone=zone, end_date=until)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+    if until is None and trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError("it never fires (is it a date such as 31 February?)")
+    return trigger
 
 
 def repeat_trigger(spec: RepeatSpec) -> BaseTrigger:
-    zone = ZoneInfo(spec.timezone)
-    if spec.cron:
-        try:
-            return WallClockCron(**_cron_fields(spec.cron), timezone=zone, end_date=spec.until)
-        except ValueError as exc:
-            raise InputError(f"repeat cron '{spec.cron}': {exc}") from None
-    assert spec.every is not None
-    return IntervalTrigger(seconds=every(spec.every).total_seconds(), timezone=zone, end_date=spec.until)
+    """The trigger of a stored rule. The loader has checked it with the same functions; a rule
+    stored by an older version may still be wrong, which is an ``InputError`` here."""
+    try:
+        zone = ZoneInfo(spec.timezone)
+        if spec.cron:
+            return cron_trigger(spec.cron, zone, spec.until)
+        interval = parse_every(spec.every or "")
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"repeat rule {spec.cron or spec.every!r} ({spec.timezone}): {exc}") from None
+    return IntervalTrigger(seconds=interval.total_seconds(), timezone=zone, end_date=spec.until)
 
 
 def _cron_fields(expr: str) -> dict[str, str]:
@@ -107,7 +144,7 @@ def occurrences(trigger: BaseTrigger, after: datetime, until: datetime, cap: int
 def in_window(spec: RepeatSpec, at: datetime) -> bool:
     if not spec.window:
         return True
-    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
+    start, end = parse_window(spec.window)
     now = at.astimezone(ZoneInfo(spec.timezone)).time()
     return start <= now < end if start < end else (now >= start or now < end)
 
@@ -118,7 +155,7 @@ def window_today(spec: RepeatSpec, at: datetime) -> dict[str, str] | None:
         return None
     zone = ZoneInfo(spec.timezone)
     day = at.astimezone(zone).date()
-    start, end = (time.fromisoformat(v) for v in spec.window.split("-"))
+    start, end = parse_window(spec.window)
     begin = datetime.combine(day, start, zone)
     finish = datetime.combine(day if end > start else day + timedelta(days=1), end, zone)
     return {"start": begin.astimezone(UTC).isoformat(), "end": finish.astimezone(UTC).isoformat()}

@@ -66,14 +66,15 @@ def _actor(broker: RedisBroker) -> Any:
                           max_retries=3, time_limit=STEP_TIME_LIMIT_MS)(publish_step)
 
 
-def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None) -> RunResult:
+def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None, *,
+            now: bool = False) -> RunResult:
     """Check and record the release, then send one message per channel with work to do."""
-    prep = orch.prepare(manifest, only)
+    prep = orch.prepare(manifest, only, now=now)
     orch.check_approval(prep)
-    result = RunResult(prep.release.id, warnings=prep.warnings)
+    result = RunResult(prep.release.id, warnings=prep.warnings + orch.unattended(prep.release, prep.channels))
     with orch.lock(prep.release.id):
-        orch.store.save_release(prep.release, prep.master, prep.hashes)
-        todo = orch.select(prep.release, prep.channels, result)
+        result.changes = orch.record(prep)
+        todo, _updates = orch.select(prep.release, prep.channels, result)
         actor = _actor(make_broker(orch.config))
         for name in todo:
             actor.send(prep.release.id, name)

@@ -13,18 +13,22 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from publisher.clock import local
 from publisher.config import load_config
 from publisher.contract import kinds
 from publisher.errors import InputError
 from publisher.release import load_release
+from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
 from tests.conftest import Project
 from tests.media import make_poster
 
@@ -245,6 +249,46 @@ configs = document(CONFIG_VALUES, CONFIG_VALID, CONFIG_KEYS,
                     "timezone": zones.map(str), "retry": CONFIG_VALUES["retry"]})
 
 
+# --- dates and repeat rules ---------------------------------------------------------------
+
+CRON_TOKENS = ["*", "?", "0", "7", "9", "23", "24", "29", "30", "31", "59", "60", "*/0", "*/15", "1-5",
+               "5-1", "mon-fri", "sun", "MON", "L", "last", "1#2", "-1", "1,15", "0-59/", "jan",
+               "feb-dec/2", "2", "9" * 30, "0-7", "7-0", "*/99999999999"]
+crons = st.lists(st.sampled_from(CRON_TOKENS), max_size=7).map(" ".join) | text
+everys = st.from_regex(r"\d{1,15}[mhdwsx]?", fullmatch=True) | text
+windows = st.from_regex(r"\d{1,3}:\d{1,2}-\d{1,2}:\d{1,3}", fullmatch=True) | text
+far_times = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.sampled_from(["0001-01-01T00:00:00-05:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                     "9999-12-31T23:59:59+14:00", "1999-12-31T23:59:59Z", "2031-12-31T00:00:00+08:00",
+                     "2026-03-29T01:30:00", "2026-10-25T01:30:00", "1970-01-01T00:00:00+00:00"]),
+    text,
+)
+rules = st.fixed_dictionaries({"channels": st.just(["web"]) | st.lists(text, max_size=2)}, optional={
+    "cron": crons, "every": everys, "timezone": zones.map(str), "until": far_times, "window": windows})
+times_and_rules = st.fixed_dictionaries({}, optional={
+    "publish_at": far_times, "timezone": zones.map(str), "repeat": st.lists(rules, max_size=3),
+    "signage": st.fixed_dictionaries({}, optional={"start": far_times, "end": far_times}),
+}).map(lambda extra: yaml.safe_dump({**VALID, **extra}, allow_unicode=True).encode())
+
+
+def try_times(folder: Path, raw: bytes) -> str:
+    """A manifest's dates and rules: refused with a message, or accepted and then planned by the
+    service's own trigger code (and shown in any zone) without an exception."""
+    outcome = try_manifest(folder, raw)
+    if outcome == "accepted":
+        release = load_release(folder / "release.yaml")
+        now = datetime.now(UTC)
+        for spec in release.repeat:
+            occurrences(repeat_trigger(spec), now, now + timedelta(days=400), cap=50)
+            in_window(spec, now)
+            window_today(spec, now)
+        for value in (release.publish_at, release.signage and release.signage.end):
+            for zone in ("Pacific/Kiritimati", "Etc/GMT+12", "Asia/Hong_Kong"):
+                local(value or None, ZoneInfo(zone))
+    return outcome
+
+
 # --- one example each -----------------------------------------------------------------------
 
 
@@ -351,6 +395,24 @@ def check_root(tmp_path_factory: pytest.TempPathFactory, master_file: Path) -> P
 @given(manifest=manifests, config=st.none() | configs)
 def test_generated_input_through_check_cli(check_root: Path, manifest: bytes, config: bytes | None) -> None:
     try_check(check_root, manifest, config)
+
+
+@FUZZ
+@given(raw=times_and_rules)
+def test_generated_times_and_repeat_rules_never_crash(stub_folder: Path, raw: bytes) -> None:
+    try_times(stub_folder, raw)
+
+
+@settings(FUZZ, max_examples=30)
+@given(manifest=times_and_rules)
+def test_generated_times_and_rules_through_check_cli(check_root: Path, manifest: bytes) -> None:
+    try_check(check_root, manifest, None)
+
+
+@settings(FUZZ, max_examples=300)
+@given(value=st.datetimes(timezones=st.just(UTC)), zone=st.timezone_keys())
+def test_any_stored_time_shows_in_any_zone(value: datetime, zone: str) -> None:
+    assert local(value, ZoneInfo(zone))
 
 
 def test_valid_manifest_is_accepted(stub_folder: Path) -> None:

@@ -270,10 +270,10 @@ def test_status_reports_drift(folder_spec: TargetSpec, tmp_path: Path,
     assert st.state == "live"
     assert st.drift == ["captions/zh-Hans.vtt: missing",
                         f"hls/360p/{segment.name}: content differs from SHA256SUMS"]
-    # a plain re-publish trusts SHA256SUMS (cheap no-op); with verify it finds the drift and rebuilds
+    # a plain re-publish trusts SHA256SUMS (cheap no-op); a repair finds the drift and sends those files again
     site.publish(job(release, web_renditions))
     assert len(site.status(job(release, {})).drift) == 2
-    site.publish(job(release, web_renditions, extra={"verify": True}))
+    site.publish(job(release, web_renditions, extra={"repair": True}))
     assert site.status(job(release, {})).drift == []
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -32,3 +33,18 @@ class ConformanceEnv:
     public_title: Callable[[str], str]
     #: environment variables the channel needs (secrets named by *_env options)
     env: dict[str, str] = field(default_factory=dict)
+    #: changes whenever anything is sent to the channel: the fake's count of requests, or the
+    #: (path, inode, mtime) of every file on the target's disk
+    activity: Callable[[], Any] = lambda: None
+    #: the caption text the public gets in a language; None where a kind publishes no caption files
+    public_caption: Callable[[str, str], str] | None = None
+    #: damages the live release as a person might by hand (deletes a caption, a screen's video);
+    #: None where the kind has nothing a repair sends again
+    damage: Callable[[str], None] | None = None
+
+
+def disk_state(root: Path) -> list[tuple[str, int, int]]:
+    """(path, inode, mtime) of everything under ``root``: equal before and after means untouched."""
+    if not root.exists():
+        return []
+    return sorted((str(p.relative_to(root)), p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob("*"))

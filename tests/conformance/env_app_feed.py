@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conformance.base import ConformanceEnv
+from tests.conformance.base import ConformanceEnv, disk_state
 from tests.servers import target_spec
 
 KIND = "app-feed"
@@ -35,9 +35,15 @@ def _env(disk: Path, options: dict[str, Any], env: dict[str, str]) -> Conformanc
         found = items(release_id)
         return str(found[0]["title"]) if found else ""
 
+    def caption(release_id: str, lang: str) -> str:
+        path = disk / release_id / "captions" / f"{lang}.vtt"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
     return ConformanceEnv(channel_config={"kind": KIND, **options, "public_url": PUBLIC_URL},
                           remote_objects=objects, is_public=lambda rid: bool(items(rid)),
-                          public_title=title, env=env)
+                          public_title=title, env=env, activity=lambda: disk_state(disk),
+                          public_caption=caption,
+                          damage=lambda rid: (disk / rid / "captions" / "en.vtt").unlink())
 
 
 def _factory(kind: str) -> Any:

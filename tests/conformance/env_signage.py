@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conformance.base import ConformanceEnv
+from tests.conformance.base import ConformanceEnv, disk_state
 
 KIND = "signage"
 SITES = ["immd-hq"]
@@ -41,7 +41,8 @@ def _env(share: Path, config: dict[str, Any], env: dict[str, str] | None = None)
 
     return ConformanceEnv(channel_config={"kind": "signage", "sites": SITES, **config},
                           remote_objects=objects, is_public=lambda rid: bool(_items(share, rid)),
-                          public_title=title, env=env or {})
+                          public_title=title, env=env or {}, activity=lambda: disk_state(share),
+                          damage=lambda rid: (share / SITES[0] / f"{rid}.mp4").unlink())
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conformance.base import ConformanceEnv
+from tests.conformance.base import ConformanceEnv, disk_state
 from tests.servers import target_spec
 from tests.unix import others_can_read
 
@@ -36,8 +36,14 @@ def _env(disk: Path, options: dict[str, Any], env: dict[str, str]) -> Conformanc
         m = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S)
         return html.unescape(m.group(1)) if m else ""
 
+    def caption(release_id: str, lang: str) -> str:
+        path = disk / release_id / "captions" / f"{lang}.vtt"
+        return path.read_text(encoding="utf-8") if path.exists() else ""
+
     return ConformanceEnv(channel_config={"kind": KIND, **options, "public_url": PUBLIC_URL},
-                          remote_objects=objects, is_public=is_public, public_title=title, env=env)
+                          remote_objects=objects, is_public=is_public, public_title=title, env=env,
+                          activity=lambda: disk_state(disk), public_caption=caption,
+                          damage=lambda rid: (disk / rid / "captions" / "en.vtt").unlink())
 
 
 def _factory(kind: str) -> Any:

@@ -36,4 +36,5 @@ def environment(tmp_path: Path) -> Iterator[ConformanceEnv]:
             is_public=lambda rid: bool(live_title(rid)),
             public_title=live_title,
             env={SECRET_ENV: fake.secret},
+            activity=lambda: len(fake.calls),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.conformance.base import ConformanceEnv
 from tests.fakes.youtube_server import YouTubeFake
@@ -34,6 +35,21 @@ def environment(tmp_path: Path) -> Iterator[ConformanceEnv]:
                         out.append(str(v.snippet.get("title", "")))
                 return out
 
+        def live_video() -> Any:
+            return next(fake.model.videos[v] for v in fake.live_videos())
+
+        def caption(release_id: str, lang: str) -> str:
+            with fake.model.lock:
+                v = live_video()
+                return next((v.caption_bytes[cid].decode() for cid, c in v.captions.items()
+                             if c["snippet"]["language"] == lang), "")
+
+        def delete_caption(release_id: str) -> None:
+            with fake.model.lock:
+                v = live_video()
+                cid = next(cid for cid, c in v.captions.items() if c["snippet"]["language"] == "en")
+                del v.captions[cid], v.caption_bytes[cid]
+
         yield ConformanceEnv(
             channel_config={
                 "kind": "youtube", "credentials": str(credentials), "api_root": fake.url,
@@ -43,4 +59,7 @@ def environment(tmp_path: Path) -> Iterator[ConformanceEnv]:
             remote_objects=videos,
             is_public=lambda rid: bool(public(rid)),
             public_title=lambda rid: (public(rid) or [""])[0],
+            activity=lambda: len(fake.model.log),
+            public_caption=caption,
+            damage=delete_caption,
         )

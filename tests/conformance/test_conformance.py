@@ -1,6 +1,7 @@
 """One suite every channel kind must pass, as rclone's backends do: publish, re-publish is a
-no-op, resume after a kill, embargo, update, withdraw, status. Each kind brings its own real or
-loopback environment in ``env_<kind>.py`` (see ``base.py``)."""
+no-op, re-releasing an edited manifest converges, resume after a kill, embargo, update, withdraw,
+status and repair. Each kind brings its own real or loopback environment in ``env_<kind>.py``
+(see ``base.py``)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,35 @@ def test_publish_then_republish_is_noop(conf: Any, cli: Any) -> None:
     assert status(cli, proj)["updated_at"] == before  # nothing was touched
 
 
+def test_rerelease_of_an_edited_manifest_converges(conf: Any, cli: Any) -> None:
+    env, proj = conf
+    rid = proj.manifest["id"]
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    before = env.activity()
+    same = cli(proj, "release", proj.manifest_path)
+    assert same.exit_code == 0 and "changed since" not in same.output
+    assert env.activity() == before  # the unchanged manifest sent nothing at all
+    proj.manifest["title"]["en"] = "Consular Protection (edited)"
+    proj.manifest["title"]["zh-Hans"] = "领事保护（修订）"
+    proj.write()
+    caption = proj.manifest_path.parent / "subs" / "en.srt"
+    text = caption.read_text(encoding="utf-8")
+    caption.write_text(text.replace("Travel safely.", "Keep your passport safe."), encoding="utf-8")
+    edited = cli(proj, "release", proj.manifest_path)
+    assert edited.exit_code == 0, edited.output
+    assert "changed since the last release: title.en, title.zh-Hans, captions.en" in edited.output
+    assert env.public_title(rid) in ("Consular Protection (edited)", "领事保护（修订）")
+    if env.public_caption is not None:
+        assert "Keep your passport safe." in env.public_caption(rid, "en")
+    assert len(env.remote_objects(rid)) == 1
+    assert status(cli, proj)["state"] == "live"
+    after = env.activity()
+    again = cli(proj, "release", proj.manifest_path)
+    assert again.exit_code == 0 and env.activity() == after  # converged: nothing more to send
+    verify = cli(proj, "status", "--verify")
+    assert verify.exit_code == 0, verify.output
+
+
 @pytest.mark.parametrize("crash_after", [1, 3])
 def test_resume_after_kill(conf: Any, cli: Any, crash_after: int) -> None:
     env, proj = conf
@@ -124,11 +154,25 @@ def test_update_then_withdraw(conf: Any, cli: Any) -> None:
     assert cli(proj, "withdraw", rid).exit_code == 0  # withdrawing twice is not an error
 
 
-def test_status_verify_matches_store(conf: Any, cli: Any) -> None:
+def test_status_verify_matches_store_and_repair_mends_damage(conf: Any, cli: Any) -> None:
     env, proj = conf
+    rid = proj.manifest["id"]
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     verify = cli(proj, "status", "--verify", "--json")
     assert verify.exit_code == 0, verify.output
     rows = [r for r in json.loads(verify.stdout) if r["channel"] == "chan"]
     assert rows and rows[0]["state"] == "live"
     assert not rows[0].get("drift"), rows[0]
+    if env.damage is None:
+        return
+    caption = env.public_caption(rid, "en") if env.public_caption else ""
+    env.damage(rid)
+    found = cli(proj, "status", "--verify")
+    assert found.exit_code == 1, found.output
+    assert f"publisher repair {rid} --channel chan" in found.output
+    repaired = cli(proj, "repair", rid, "--channel", "chan")
+    assert repaired.exit_code == 0, repaired.output
+    assert cli(proj, "status", "--verify").exit_code == 0
+    if env.public_caption is not None:
+        assert env.public_caption(rid, "en") == caption
+    assert len(env.remote_objects(rid)) == 1 and status(cli, proj)["state"] == "live"

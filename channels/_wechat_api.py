@@ -1,4 +1,5 @@
-"""The ``wechat`` channel's options and a small client for the Official Account API (cgi-bin).
+"""The ``wechat`` channel's options and override schema, and a small client for the Official
+Account API (cgi-bin).
 
 WeChat answers errors as HTTP 200 with ``{"errcode": N, "errmsg": ...}``; every answer goes
 through ``WeChatAPI._post``, which turns errcodes into publisher's exception tree. JSON is sent
@@ -19,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from publisher.contract import ChannelOptions, redact, remember_secret
+from publisher.contract import ChannelOptions, ChannelOverrides, PlainLine, redact, remember_secret
 from publisher.errors import AuthError, ChannelError, NotFound, RateLimited, Rejected, Transient
 
 TOKEN_ERRORS = {40001, 40014, 42001}
@@ -84,6 +85,15 @@ class WeChatOptions(ChannelOptions):
 
 
 FileFactory = Callable[[], dict[str, tuple[str, Any, str]]]
+
+
+class WeChatOverrides(ChannelOverrides):
+    """What a release manifest may change for a WeChat channel: the article's texts, as plain
+    text in the channel's language (checked against WeChat's limits like the defaults)."""
+
+    title: PlainLine | None = Field(None, min_length=1)
+    author: PlainLine | None = None
+    digest: PlainLine | None = None
 
 
 def next_china_midnight(now: datetime | None = None) -> datetime:

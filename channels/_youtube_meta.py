@@ -67,16 +67,17 @@ def metadata_problems(release: Release) -> list[Problem]:
     return out
 
 
-def video_body(release: Release, *, privacy: str, category: str, schedule: bool) -> dict[str, Any]:
+def video_body(release: Release, *, privacy: str, category: str, made_for_kids: bool,
+               schedule: bool) -> dict[str, Any]:
     """snippet (default language), localizations (the others) and status (embargo: publishAt)."""
     lang = release.default_language
     snippet = {"title": release.text("title"), "description": release.text("description"),
                "tags": list(release.tags), "categoryId": category,
                "defaultLanguage": lang, "defaultAudioLanguage": lang}
-    status: dict[str, Any] = {"privacyStatus": privacy, "selfDeclaredMadeForKids": False}
+    status: dict[str, Any] = {"privacyStatus": privacy, "selfDeclaredMadeForKids": made_for_kids}
     if schedule and release.publish_at is not None:
         at = release.publish_at.astimezone(UTC)
-        status = {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
+        status = {"privacyStatus": "private", "selfDeclaredMadeForKids": made_for_kids,
                   "publishAt": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     locs = {la: {"title": release.text("title", la), "description": release.text("description", la)}
             for la in release.languages[1:]}

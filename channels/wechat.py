@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from channels import _wechat_repeat as repeat
-from channels._wechat_api import WeChatAPI, WeChatOptions
+from channels._wechat_api import WeChatAPI, WeChatOptions, WeChatOverrides
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
@@ -43,6 +43,7 @@ def sha256_text(data: Any) -> str:
 class WeChat(Channel):
     kind = "wechat"
     Options = WeChatOptions
+    Overrides = WeChatOverrides
     needs_links: ClassVar[bool] = True
     options: WeChatOptions
 
@@ -56,14 +57,14 @@ class WeChat(Channel):
     def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
         """field -> (value, where it comes from) for title, author, digest."""
         lang = self.options.language
-        over = release.overrides.get(self.name, {})
+        over = self.overrides_as(WeChatOverrides, release)
         where = f"overrides.{self.name}."
         return {
-            "title": (str(over["title"]), where + "title") if "title" in over
+            "title": (over.title, where + "title") if over.title is not None
             else (release.text("title", lang), f"title.{lang}"),
-            "author": (str(over["author"]), where + "author") if "author" in over
+            "author": (over.author, where + "author") if over.author is not None
             else (self.options.author, f"channels.{self.name}.author"),
-            "digest": (str(over["digest"]), where + "digest") if "digest" in over
+            "digest": (over.digest, where + "digest") if over.digest is not None
             else (release.text("description", lang), f"description.{lang}"),
         }
 
@@ -77,11 +78,14 @@ class WeChat(Channel):
         problems = []
         for name, (value, where) in self._texts(release).items():
             if len(value) > LIMITS[name]:
+                overridable = not where.startswith("overrides.")
                 problems.append(Problem(
                     file=str(release.manifest_path), field=where,
                     message=f"WeChat allows at most {LIMITS[name]} characters for the article "
                             f"{name}; this one has {len(value)}",
-                    fix=f"shorten it, or set overrides: {{{self.name}: {{{name}: ...}}}} in the manifest",
+                    fix="shorten it" + (f", or give WeChat a shorter one in the manifest: "
+                                        f"overrides: {{{self.name}: {{{name}: \"...\"}}}}"
+                                        if overridable else ""),
                 ))
         description = release.text("description", self.options.language)
         if len(description) > MAX_CONTENT:

@@ -27,6 +27,7 @@ from publisher.errors import InputError, PublisherError, RateLimited, Transient
 from publisher.faults import crash_point
 from publisher.locks import Busy, FileLocks, Locks
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
+from publisher.snapshots import Snapshots
 from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
 
@@ -97,8 +98,25 @@ class Orchestrator:
     def transcoder(self) -> Transcoder:
         return Transcoder(self.cache_dir)
 
-    def prepare(self, manifest: Path, only: list[str] | None = None) -> Prepared:
-        return prepare(self.config, manifest, self.state_dir, only)
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.cache_dir / "sources")
+
+    def prepare(self, manifest: Path, only: list[str] | None = None,
+                snapshots: Snapshots | None = None) -> Prepared:
+        return prepare(self.config, manifest, self.state_dir, only, snapshots)
+
+    def checked(self, release: Release, master: MasterInfo) -> tuple[Release, MasterInfo]:
+        """The release and master as checked: paths of the snapshots holding the bytes whose
+        hashes the store recorded, for the transcoder to read (adapters see the author's paths)."""
+        hashes = self.store.release_hashes(release.id)
+        snap = self.snapshots()
+        master_file = snap.find(release.master, master.sha256)
+        thumb = release.thumbnail
+        update = {"master": master_file,
+                  "captions": {lang: snap.find(p, hashes.get(f"captions.{lang}"))
+                               for lang, p in release.captions.items()},
+                  "thumbnail": snap.find(thumb, hashes.get("thumbnail")) if thumb else None}
+        return release.model_copy(update=update), master.model_copy(update={"path": master_file})
 
     @staticmethod
     def requests_for(channel: Channel, release: Release) -> list[RenditionRequest]:
@@ -110,9 +128,20 @@ class Orchestrator:
         return out
 
     # --- release ---------------------------------------------------------------------------------
+    def admit(self, manifest: Path, only: list[str] | None = None) -> Prepared:
+        """Check the release on snapshots of its files, and their hashes against the approval.
+        A refused release leaves no snapshot behind."""
+        snapshots = self.snapshots()
+        prep = self.prepare(manifest, only, snapshots)
+        try:
+            self.check_approval(prep)
+        except InputError:
+            snapshots.discard_new()
+            raise
+        return prep
+
     def release(self, manifest: Path, only: list[str] | None = None) -> RunResult:
-        prep = self.prepare(manifest, only)
-        self.check_approval(prep)
+        prep = self.admit(manifest, only)
         with self.lock(prep.release.id):
             self.store.save_release(prep.release, prep.master, prep.hashes)
             self.store.add_event(prep.release.id, "release",
@@ -130,11 +159,16 @@ class Orchestrator:
                                      f"run `publisher approve {prep.release.manifest_path}` first"))
         who, at, hashes = approval
         changed = sorted(k for k in set(hashes) | set(prep.hashes) if hashes.get(k) != prep.hashes.get(k))
+        files = {"manifest": prep.release.manifest_path, "master": prep.release.master,
+                 "thumbnail": prep.release.thumbnail,
+                 **{f"captions.{lang}": p for lang, p in prep.release.captions.items()}}
         if changed:
-            raise InputError(Problem(
-                str(prep.release.manifest_path), ", ".join(changed),
-                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC",
-                "have the new content approved with `publisher approve`"))
+            raise InputError([Problem(
+                str(files.get(key) or prep.release.manifest_path), key,
+                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC (sha256 "
+                f"{(hashes.get(key) or '-')[:12]}… approved, {(prep.hashes.get(key) or '-')[:12]}… now)",
+                "have the new content approved with `publisher approve`, or put back the approved file")
+                for key in changed])
 
     def run(self, release: Release, master: MasterInfo, channels: dict[str, Channel],
             *, force: bool = False) -> RunResult:
@@ -147,7 +181,7 @@ class Orchestrator:
             return result
         requests = {name: self.requests_for(ch, release) for name, ch in todo.items()}
         transcoder = self.transcoder()
-        plan = transcoder.plan(release, master, requests)
+        plan = transcoder.plan(*self.checked(release, master), requests)
         ready: dict[str, Rendition] = {}
         signals = {item.key: threading.Event() for item in plan.items}
         failure: list[str] = []

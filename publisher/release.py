@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from publisher.contract import Channel, control_character, override_problems
 from publisher.errors import InputError
 from publisher.models import Problem, Release, RepeatSpec, SignageSpec
 from publisher.yamlfile import Loc, YamlDocument, load_yaml, schema_problems
@@ -74,7 +75,11 @@ class ManifestSchema(_Strict):
         return value
 
 
-def load_release(path: Path) -> Release:
+def load_release(path: Path, *, channels: Mapping[str, type[Channel]] | None = None,
+                 zone: str | None = None) -> Release:
+    """``channels`` (the site config's channel kinds by name) lets each ``overrides`` block be
+    checked against its kind's override schema; ``zone`` is the config's time zone, used for a
+    signage window when the manifest gives no ``timezone``."""
     path = Path(os.path.abspath(path))
     doc, problems = load_yaml(path, "release manifest")
     if doc is None:
@@ -86,7 +91,7 @@ def load_release(path: Path) -> Release:
         raw = ManifestSchema.model_validate(doc.data)
     except ValidationError as exc:
         raise InputError(problems + schema_problems(doc, exc)) from None
-    checker = _Checker(doc)
+    checker = _Checker(doc, channels, zone)
     release = checker.resolve(raw)
     problems += checker.problems
     if problems or release is None:
@@ -95,10 +100,13 @@ def load_release(path: Path) -> Release:
 
 
 class _Checker:
-    def __init__(self, doc: YamlDocument) -> None:
+    def __init__(self, doc: YamlDocument, channels: Mapping[str, type[Channel]] | None,
+                 config_zone: str | None) -> None:
         self.doc = doc
         self.root = doc.path.parent.resolve()
         self.problems: list[Problem] = []
+        self.channels = channels
+        self.config_zone = config_zone
 
     def problem(self, loc: Loc, message: str, fix: str) -> None:
         from publisher.yamlfile import dotted
@@ -136,6 +144,7 @@ class _Checker:
             if signage.start and signage.end and signage.end <= signage.start:
                 self.problem(("signage", "end"), "end is not after start", "move the end later")
         repeat = [self.repeat(i, r, zone) for i, r in enumerate(m.repeat)]
+        overrides, windows = self.overrides(m, zone, signage)
         if self.problems or master is None:
             return None
         return Release(
@@ -143,16 +152,44 @@ class _Checker:
             title=m.title, description=m.description,
             captions={k: v for k, v in captions.items() if v is not None},
             thumbnail=thumbnail, publish_at=publish_at, tags=m.tags,
-            channels=m.channels or [], overrides=m.overrides, signage=signage,
-            repeat=[r for r in repeat if r is not None],
+            channels=m.channels or [], overrides=overrides, signage=signage,
+            repeat=[r for r in repeat if r is not None] + windows,
         )
 
+    def overrides(self, m: ManifestSchema, zone: ZoneInfo | None,
+                  signage: SignageSpec | None) -> tuple[dict[str, dict[str, Any]], list[RepeatSpec]]:
+        """Each block checked against its channel kind's override schema, and the daily repeat
+        rule a signage ``window`` implies (at the window's start, in the manifest's zone)."""
+        if self.channels is None:
+            return m.overrides, []
+        out: dict[str, dict[str, Any]] = {}
+        windows: list[RepeatSpec] = []
+        for name, block in m.overrides.items():
+            loc: Loc = ("overrides", name)
+            cls = self.channels.get(name)
+            if cls is None:
+                self.problem(loc, f"channel '{name}' is not in the site config",
+                             f"use one of: {', '.join(sorted(self.channels))}")
+                continue
+            bad = override_problems(name, cls.kind, cls.Overrides, block, str(self.doc.path), self.doc.line)
+            if bad:
+                self.problems += bad
+                continue
+            model = cls.Overrides.model_validate(block)
+            out[name] = model.model_dump(mode="json", exclude_unset=True)
+            window = model.daily_window()
+            if window and (not m.channels or name in m.channels):
+                hour, minute = window[:2], window[3:5]
+                windows.append(RepeatSpec(
+                    channels=[name], cron=f"{int(minute)} {int(hour)} * * *", window=window,
+                    timezone=str(zone.key) if zone else (self.config_zone or "UTC"),
+                    until=signage.end if signage else None))
+        return out, windows
+
     def text_ok(self, loc: Loc, text: str, *, multiline: bool) -> None:
-        allowed = {"\n", "\t"} if multiline else set()
-        bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in allowed
-               and c not in "\u200d\u200c"]
-        if bad:
-            self.problem(loc, f"contains control character U+{ord(bad[0]):04X}",
+        bad = control_character(text, multiline=multiline)
+        if bad is not None:
+            self.problem(loc, f"contains control character U+{ord(bad):04X}",
                          "remove invisible control characters from the text")
 
     def file(self, loc: Loc, value: str) -> Path | None:

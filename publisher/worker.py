@@ -68,8 +68,7 @@ def _actor(broker: RedisBroker) -> Any:
 
 def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None) -> RunResult:
     """Check and record the release, then send one message per channel with work to do."""
-    prep = orch.prepare(manifest, only)
-    orch.check_approval(prep)
+    prep = orch.admit(manifest, only)
     result = RunResult(prep.release.id, warnings=prep.warnings)
     with orch.lock(prep.release.id):
         orch.store.save_release(prep.release, prep.master, prep.hashes)

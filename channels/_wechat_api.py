@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from publisher.contract import ChannelOptions, ChannelOverrides, PlainLine, redact, remember_secret
 from publisher.errors import AuthError, ChannelError, NotFound, RateLimited, Rejected, Transient
@@ -91,9 +91,16 @@ class WeChatOverrides(ChannelOverrides):
     """What a release manifest may change for a WeChat channel: the article's texts, as plain
     text in the channel's language (checked against WeChat's limits like the defaults)."""
 
-    title: PlainLine | None = Field(None, min_length=1)
+    title: PlainLine | None = None
     author: PlainLine | None = None
     digest: PlainLine | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the title is empty; write one, or remove the override to use title")
+        return value
 
 
 def next_china_midnight(now: datetime | None = None) -> datetime:

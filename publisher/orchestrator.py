@@ -24,7 +24,7 @@ from publisher.checks import Prepared, prepare
 from publisher.config import SiteConfig
 from publisher.contract import Channel, Job, Journal, redact
 from publisher.errors import InputError, PublisherError, RateLimited, Transient
-from publisher.faults import crash_point
+from publisher.faults import crash_point, pause_point
 from publisher.locks import Busy, FileLocks, Locks
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
 from publisher.snapshots import Snapshots
@@ -142,6 +142,7 @@ class Orchestrator:
 
     def release(self, manifest: Path, only: list[str] | None = None) -> RunResult:
         prep = self.admit(manifest, only)
+        pause_point("checked")
         with self.lock(prep.release.id):
             self.store.save_release(prep.release, prep.master, prep.hashes)
             self.store.add_event(prep.release.id, "release",

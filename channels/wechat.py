@@ -57,16 +57,11 @@ class WeChat(Channel):
     def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
         """field -> (value, where it comes from) for title, author, digest."""
         lang = self.options.language
-        over = self.overrides_as(WeChatOverrides, release)
-        where = f"overrides.{self.name}."
-        return {
-            "title": (over.title, where + "title") if over.title is not None
-            else (release.text("title", lang), f"title.{lang}"),
-            "author": (over.author, where + "author") if over.author is not None
-            else (self.options.author, f"channels.{self.name}.author"),
-            "digest": (over.digest, where + "digest") if over.digest is not None
-            else (release.text("description", lang), f"description.{lang}"),
-        }
+        over = self.overrides_as(WeChatOverrides, release).model_dump(exclude_none=True)
+        defaults = {"title": (release.text("title", lang), f"title.{lang}"),
+                    "author": (self.options.author, f"channels.{self.name}.author"),
+                    "digest": (release.text("description", lang), f"description.{lang}")}
+        return {k: (over[k], f"overrides.{self.name}.{k}") if k in over else v for k, v in defaults.items()}
 
     def plan(self, release: Release) -> ChannelPlan:
         # WeChat publishes no daily caps for these calls (45009 tells); count calls per API
@@ -78,15 +73,12 @@ class WeChat(Channel):
         problems = []
         for name, (value, where) in self._texts(release).items():
             if len(value) > LIMITS[name]:
-                overridable = not where.startswith("overrides.")
+                suggest = f', or give WeChat its own: overrides: {{{self.name}: {{{name}: "..."}}}}'
                 problems.append(Problem(
                     file=str(release.manifest_path), field=where,
                     message=f"WeChat allows at most {LIMITS[name]} characters for the article "
                             f"{name}; this one has {len(value)}",
-                    fix="shorten it" + (f", or give WeChat a shorter one in the manifest: "
-                                        f"overrides: {{{self.name}: {{{name}: \"...\"}}}}"
-                                        if overridable else ""),
-                ))
+                    fix="shorten it" + ("" if where.startswith("overrides.") else suggest)))
         description = release.text("description", self.options.language)
         if len(description) > MAX_CONTENT:
             problems.append(Problem(

@@ -13,7 +13,6 @@ import json
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,60 +22,21 @@ from pydantic import Field, field_validator
 from channels._youtube_meta import (
     CAPTION_NAMES,
     THUMBNAIL_MAX,
+    Presentation,
+    YouTubeOverrides,
+    category,
     metadata_problems,
+    playlist_id,
     sha256_file,
     video_body,
 )
 from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
 from channels._youtube_upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, ChannelOptions, ChannelOverrides, Job, register
+from publisher.contract import Channel, ChannelOptions, Job, register
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
 
 WATCH = "https://www.youtube.com/watch?v="
-
-
-def category(value: str) -> str:
-    if not value.isascii() or not value.isdigit() or len(value) > 4:
-        raise ValueError("a YouTube category id is a number in quotes, e.g. \"25\"")
-    return value
-
-
-def playlist_id(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{2,64}", value):
-        raise ValueError("a playlist id is letters, digits, '-' and '_' (e.g. PLxxxxxxxx), "
-                         "from the playlist's address")
-    return value
-
-
-class YouTubeOverrides(ChannelOverrides):
-    """What a release manifest may change for a YouTube channel: presentation only."""
-
-    privacy: Literal["public", "unlisted", "private"] | None = None
-    playlist: str | None = None
-    category_id: str | None = None
-    made_for_kids: bool | None = None
-
-    @field_validator("category_id")
-    @classmethod
-    def _category(cls, v: str | None) -> str | None:
-        return category(v) if v is not None else None
-
-    @field_validator("playlist")
-    @classmethod
-    def _playlist(cls, v: str | None) -> str | None:
-        return playlist_id(v)
-
-
-@dataclass(frozen=True)
-class Presentation:
-    """The settings a video is shown with: the site config's, with the manifest's overrides."""
-
-    privacy: str
-    category_id: str
-    playlist: str | None
-    made_for_kids: bool
-    privacy_from: str  # where the privacy setting comes from, for messages
 
 
 class YouTubeOptions(ChannelOptions):

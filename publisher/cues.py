@@ -162,7 +162,8 @@ class _Parser:
         sep = "." if self.vtt else ","
         shown = "".join(c if c.isprintable() else "?" for c in self.lines[index].strip()[:60])
         self.problem(index, f"not a cue timing line: '{shown}'",
-                     f"write start and end in full, e.g. 00:00:02{sep}500 --> 00:00:04{sep}800")
+                     f"write start and end in full, e.g. 00:00:02{sep}500 --> 00:00:04{sep}800; if it is "
+                     "caption text, write it without '-->' (SRT and WebVTT read that as a timing)")
 
     def cue(self, timing: int) -> int:
         lines, n = self.lines, len(self.lines)
@@ -263,14 +264,13 @@ def _vtt_markup(token: Token) -> str:
 
 def to_webvtt(cues: list[Cue]) -> str:
     """A WebVTT file of ``cues``: text escaped (``&``, ``<``, ``>``), tags kept, no empty lines."""
-    out = ["WEBVTT", ""]
+    blocks = []
     for cue in cues:
         timing = f"{timestamp(cue.start)} --> {timestamp(cue.end)}"
-        out.append(f"{timing} {cue.settings}" if cue.settings else timing)
         body = "".join(_vtt_markup(t) for t in cue.tokens)
-        out += [line for line in body.split("\n") if line.strip()]  # an empty line would end the cue
-        out.append("")
-    return "\n".join(out)
+        lines = [line for line in body.split("\n") if line.strip()]  # an empty line would end the cue
+        blocks.append("\n".join([f"{timing} {cue.settings}" if cue.settings else timing, *lines]))
+    return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
 
 
 def ass_escape(text: str) -> str:

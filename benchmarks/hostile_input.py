@@ -33,6 +33,7 @@ from tests.test_hostile_input import (  # noqa: E402
     hostile_folder,
     manifests,
     override_manifests,
+    plausible_manifests,
     try_caption,
     try_check,
     try_check_with,
@@ -92,7 +93,7 @@ def main() -> int:
             ("publisher check (CLI)", st.tuples(manifests, st.none() | configs),
              lambda pair: try_check(check_root, pair[0], pair[1]), args.cli_examples),
             ("publisher check, overrides and captions (CLI)",
-             st.tuples(override_manifests, st.none() | caption_files()),
+             st.tuples(override_manifests | plausible_manifests, st.none() | caption_files()),
              lambda pair: try_check_with(check_root, pair[0], pair[1]), args.cli_examples),
         ]
         for name, strategy, check, n in runs:

@@ -277,6 +277,9 @@ override_blocks = plausible_overrides | st.dictionaries(
 override_manifests = document({**VALUES, "overrides": override_blocks}, VALID, KEYS,
                               {"overrides": override_blocks, "timezone": zones.map(str),
                                "signage": TYPED["signage"]})
+# a valid manifest with plausible overrides, so that `check` gets past them to the captions
+plausible_manifests = plausible_overrides.map(
+    lambda o: yaml.safe_dump({**VALID, "overrides": o}, allow_unicode=True).encode())
 
 # caption files: SRT or WebVTT built from hostile text, timings good and bad, any line endings
 CUE_TEXT = ["\\n", "\\N", "\\h", "{\\fs300\\c&H0000FF&}BIG", "{\\an8}", "{", "}", "\\", "<script>x</script>",
@@ -423,7 +426,7 @@ def try_caption(folder: Path, raw: bytes) -> str:
 LAST_CHECK_OUTPUT: list[str] = []  # what the last try_check printed, for failure messages
 
 
-def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
+def try_check(root: Path, manifest: bytes, config: bytes | None, env: dict[str, str] | None = None) -> str:
     """`publisher check` in-process: exit 0, or exit 2 with a clean message; no network, no state."""
     from typer.testing import CliRunner
 
@@ -441,8 +444,9 @@ def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
     state = root / "state"
     shutil.rmtree(state, ignore_errors=True)
     with no_network() as attempts:
+        env = {"PUBLISHER_CONFIG": str(cfg), "PUBLISHER_HOME": str(state), **(env or {})}
         result = CliRunner().invoke(app, ["check", str(folder / "release.yaml")], catch_exceptions=True,
-                                    env={"PUBLISHER_CONFIG": str(cfg), "PUBLISHER_HOME": str(state)})
+                                    env=env)
     assert not attempts, f"check touched the network: {attempts}"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"check raised {type(result.exception).__name__}: {result.exception}\n"
@@ -511,7 +515,7 @@ OVERRIDE_CONFIG_YAML = yaml.safe_dump({"channels": OVERRIDE_CONFIG}).encode()
 
 
 @settings(FUZZ, max_examples=15)
-@given(manifest=override_manifests, caption=st.none() | caption_files())
+@given(manifest=override_manifests | plausible_manifests, caption=st.none() | caption_files())
 def test_generated_overrides_and_captions_through_check_cli(check_root: Path, manifest: bytes,
                                                             caption: bytes | None) -> None:
     try_check_with(check_root, manifest, caption)
@@ -521,8 +525,12 @@ def try_check_with(root: Path, manifest: bytes, caption: bytes | None) -> str:
     """`publisher check` with a channel of every kind, and ``caption`` as the English captions."""
     en = root / "release" / "subs" / "en.srt"
     en.write_bytes(caption if caption is not None else SRT.encode())
+    secret = root / "secrets" / "yt.json"  # credentials that exist, so that check can pass
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text('{"client_id": "x", "client_secret": "y", "refresh_token": "z"}', encoding="utf-8")
+    secret.chmod(0o600)
     try:
-        return try_check(root, manifest, OVERRIDE_CONFIG_YAML)
+        return try_check(root, manifest, OVERRIDE_CONFIG_YAML, env={"PUBLISHER_TEST_WX": "wx-secret"})
     finally:
         en.write_text(SRT, encoding="utf-8")
 

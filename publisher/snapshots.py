@@ -165,6 +165,9 @@ class Snapshots:
         except (OSError, InputError):
             raise InputError(self._changed(original, sha256, "it cannot be read")) from None
         if source.sha256 != sha256:
+            if source.path in self.created:  # a copy of bytes nobody checked
+                self.created.remove(source.path)
+                source.path.unlink(missing_ok=True)
             raise InputError(self._changed(original, sha256, f"it now has sha256 {source.sha256[:12]}…"))
         return source.path
 

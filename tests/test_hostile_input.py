@@ -692,6 +692,8 @@ RAW_CATALOGUE: list[tuple[str, str, str]] = [
     ("not-utf8", "id: caf\xe9\n", "not UTF-8"),
     ("not-a-mapping", "- just\n- a list\n", "must be a mapping"),
     ("syntax-error", "id: [unclosed\nmaster: x\n", "not valid YAML"),
+    ("escape-out-of-range", 'id: x\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: "\\U00aaaaaa"}\n',
+     "not valid YAML"),
     ("huge-number-id", "id: " + "9" * 5000 + "\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\n", "id"),
 ]
 

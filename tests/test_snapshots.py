@@ -229,6 +229,7 @@ def test_later_runs_read_the_recorded_bytes_or_refuse(project: Callable[[], Proj
     with pytest.raises(InputError) as refused:
         orch.checked(release, master)
     assert str(path) in str(refused.value) and "changed after it was checked" in str(refused.value)
+    assert hashlib.sha256(swapped["master"]).hexdigest() not in str(sorted(work.master.parent.iterdir()))
     path.write_bytes(checked)  # the checked bytes back: copied again
     again, _ = orch.checked(release, master)
     assert again.master == work.master and sha(again.master) == master.sha256

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from publisher.checks import prepare
 from publisher.config import load_config
 from publisher.contract import channel_class
 from publisher.orchestrator import Orchestrator
@@ -223,7 +224,10 @@ def test_youtube_presentation_overrides_reach_youtube_and_options_stay(
         stored = Store(sqlite_url(proj.state_dir)).get_release(proj.manifest["id"])
         assert stored is not None and stored.overrides == {"yt": {
             "privacy": "unlisted", "playlist": "PLpublisher", "category_id": "27", "made_for_kids": True}}
-        options = config.options["yt"].model_dump()
+        prep = prepare(config, proj.manifest_path, proj.state_dir)
+        adapter = prep.channels["yt"]
+        assert adapter.options == config.options["yt"]  # the config owner's options, untouched
+        options = adapter.options.model_dump()
         assert {k: options[k] for k in ("privacy", "category_id", "playlist", "made_for_kids")} == {
             "privacy": "public", "category_id": "25", "playlist": None, "made_for_kids": False}
 

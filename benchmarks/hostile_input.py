@@ -1,6 +1,7 @@
-"""Hostile input, the long run: hypothesis-generated manifests and site configs (10 000 of each by
-default) through load_release / load_config, dates and repeat rules through load_release and the
-service's trigger code, and a share of them through `publisher check`.
+"""Hostile input, the long run: hypothesis-generated manifests, manifests with overrides for a
+channel of every kind, caption files, site configs, dates and repeat rules (10 000 of each by
+default) through load_release / check_captions (and the WebVTT and ASS writers) / load_config /
+the service's trigger code, and a share of them through `publisher check`.
 Counts how many were accepted, refused with an InputError, and anything else (crashes, network
 access), printing one sample of each crash kind. Exit 1 if anything but accept/refuse happened.
 
@@ -27,11 +28,16 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tests.media import make_master  # noqa: E402
 from tests.test_hostile_input import (  # noqa: E402
+    caption_files,
     configs,
     hostile_folder,
     manifests,
+    override_manifests,
+    plausible_manifests,
     times_and_rules,
+    try_caption,
     try_check,
+    try_check_with,
     try_config,
     try_manifest,
     try_times,
@@ -82,6 +88,10 @@ def main() -> int:
         hostile_folder(check_root, make_master(root / "master.mp4", seconds=2))
         runs: list[tuple[str, st.SearchStrategy[Any], Callable[[Any], str], int]] = [
             ("manifests (load_release)", manifests, lambda raw: try_manifest(stub, raw), args.examples),
+            ("manifests with overrides (load_release)", override_manifests,
+             lambda raw: try_manifest(stub, raw), args.examples),
+            ("caption files (check_captions, WebVTT and ASS writers)", caption_files(),
+             lambda raw: try_caption(stub, raw), args.examples),
             ("site configs (load_config)", configs, lambda raw: try_config(stub.parent, raw), args.examples),
             ("dates and repeat rules (load_release, triggers)", times_and_rules,
              lambda raw: try_times(stub, raw), args.examples),
@@ -89,6 +99,9 @@ def main() -> int:
              lambda pair: try_check(check_root, pair[0], pair[1]), args.cli_examples),
             ("dates and repeat rules through publisher check (CLI)", times_and_rules,
              lambda raw: try_check(check_root, raw, None), args.cli_examples),
+            ("publisher check, overrides and captions (CLI)",
+             st.tuples(override_manifests | plausible_manifests, st.none() | caption_files()),
+             lambda pair: try_check_with(check_root, pair[0], pair[1]), args.cli_examples),
         ]
         for name, strategy, check, n in runs:
             if args.only and args.only not in name:

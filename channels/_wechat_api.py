@@ -1,4 +1,5 @@
-"""The ``wechat`` channel's options and a small client for the Official Account API (cgi-bin).
+"""The ``wechat`` channel's options and override schema, and a small client for the Official
+Account API (cgi-bin).
 
 WeChat answers errors as HTTP 200 with ``{"errcode": N, "errmsg": ...}``; every answer goes
 through ``WeChatAPI._post``, which turns errcodes into publisher's exception tree. JSON is sent
@@ -21,7 +22,7 @@ from typing import Any
 import requests
 from pydantic import field_validator
 
-from publisher.contract import ChannelOptions, Timeout, redact, remember_secret
+from publisher.contract import ChannelOptions, ChannelOverrides, PlainLine, Timeout, redact, remember_secret
 from publisher.errors import (
     AuthError,
     ChannelError,
@@ -92,6 +93,22 @@ class WeChatOptions(ChannelOptions):
 
 
 FileFactory = Callable[[], dict[str, tuple[str, Any, str]]]
+
+
+class WeChatOverrides(ChannelOverrides):
+    """What a release manifest may change for a WeChat channel: the article's texts, as plain
+    text in the channel's language (checked against WeChat's limits like the defaults)."""
+
+    title: PlainLine | None = None
+    author: PlainLine | None = None
+    digest: PlainLine | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the title is empty; write one, or remove the override to use title")
+        return value
 
 
 def next_china_midnight(now: datetime | None = None) -> datetime:

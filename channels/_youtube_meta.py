@@ -1,16 +1,65 @@
-"""YouTube's video metadata: the rules ``check`` enforces and the resource body publisher sends."""
+"""YouTube's video metadata: the rules ``check`` enforces, what a manifest may override, and the
+resource body publisher sends."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import field_validator
+
+from publisher.contract import ChannelOverrides
 from publisher.models import Problem, Release
 
 THUMBNAIL_MAX = 50 * 1024 * 1024  # since 2026-09-14 (was 2 MB)
 CAPTION_NAMES = {"en": "English", "zh-Hant": "中文（繁體）", "zh-Hans": "中文（简体）"}
+
+
+def category(value: str) -> str:
+    if not value.isascii() or not value.isdigit() or len(value) > 4:
+        raise ValueError("a YouTube category id is a number in quotes, e.g. \"25\"")
+    return value
+
+
+def playlist_id(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{2,64}", value):
+        raise ValueError("a playlist id is letters, digits, '-' and '_' (e.g. PLxxxxxxxx), "
+                         "from the playlist's address")
+    return value
+
+
+class YouTubeOverrides(ChannelOverrides):
+    """What a release manifest may change for a YouTube channel: presentation only."""
+
+    privacy: Literal["public", "unlisted", "private"] | None = None
+    playlist: str | None = None
+    category_id: str | None = None
+    made_for_kids: bool | None = None
+
+    @field_validator("category_id")
+    @classmethod
+    def _category(cls, v: str | None) -> str | None:
+        return category(v) if v is not None else None
+
+    @field_validator("playlist")
+    @classmethod
+    def _playlist(cls, v: str | None) -> str | None:
+        return playlist_id(v)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """The settings a video is shown with: the site config's, with the manifest's overrides."""
+
+    privacy: str
+    category_id: str
+    playlist: str | None
+    made_for_kids: bool
+    privacy_from: str  # where the privacy setting comes from, for messages
 
 
 def tags_length(tags: list[str]) -> int:
@@ -67,16 +116,17 @@ def metadata_problems(release: Release) -> list[Problem]:
     return out
 
 
-def video_body(release: Release, *, privacy: str, category: str, schedule: bool) -> dict[str, Any]:
+def video_body(release: Release, *, privacy: str, category: str, made_for_kids: bool,
+               schedule: bool) -> dict[str, Any]:
     """snippet (default language), localizations (the others) and status (embargo: publishAt)."""
     lang = release.default_language
     snippet = {"title": release.text("title"), "description": release.text("description"),
                "tags": list(release.tags), "categoryId": category,
                "defaultLanguage": lang, "defaultAudioLanguage": lang}
-    status: dict[str, Any] = {"privacyStatus": privacy, "selfDeclaredMadeForKids": False}
+    status: dict[str, Any] = {"privacyStatus": privacy, "selfDeclaredMadeForKids": made_for_kids}
     if schedule and release.publish_at is not None:
         at = release.publish_at.astimezone(UTC)
-        status = {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
+        status = {"privacyStatus": "private", "selfDeclaredMadeForKids": made_for_kids,
                   "publishAt": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     locs = {la: {"title": release.text("title", la), "description": release.text("description", la)}
             for la in release.languages[1:]}

@@ -25,10 +25,11 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from channels.target_options import TargetOptions, target_problems
 from channels.targets import (
@@ -40,13 +41,35 @@ from channels.targets import (
     sums_text,
     write_atomic,
 )
-from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.contract import Channel, ChannelOptions, ChannelOverrides, Job, register
 from publisher.errors import NotFound, Rejected, Transient
-from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
+from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest, RepeatSpec
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MEDIA_NAME = re.compile(r"^[a-z0-9-]{3,64}\.mp4$")
 Item = dict[str, Any]
+
+
+class SignageOverrides(ChannelOverrides):
+    """What a release manifest may change for a signage channel: a daily window ("09:00-18:00",
+    in the manifest's ``timezone:``, else the site config's) outside which the item is not listed."""
+
+    window: str | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", value.strip())
+        if not m:
+            raise ValueError(f"'{value}' is not a daily window; write e.g. 09:00-18:00 (24-hour clock)")
+        if m.group(1, 2) == m.group(3, 4):
+            raise ValueError(f"'{value}' starts and ends at the same time; give a start and a later end")
+        return value.strip()
+
+    def daily_window(self) -> str | None:
+        return self.window
 
 
 class SignageOptions(ChannelOptions, TargetOptions):
@@ -68,6 +91,7 @@ def _ended(item: Item, now: datetime) -> bool:
 class Signage(Channel):
     kind = "signage"
     Options = SignageOptions
+    Overrides = SignageOverrides
     options: SignageOptions
 
     # --- offline ---------------------------------------------------------------------------
@@ -134,6 +158,31 @@ class Signage(Channel):
         return {"id": release.id, "file": f"{release.id}.mp4", "sha256": r.main_sha256,
                 "bytes": r.file(r.main).bytes, "duration": round(r.duration, 3), "start": start,
                 "end": end, "title": release.text("title", lang), "language": lang}
+
+    def _window_rule(self, release: Release) -> RepeatSpec | None:
+        """The daily repeat rule the manifest's ``window`` override implies (made by the core)."""
+        window = self.overrides_as(SignageOverrides, release).window
+        return next((rule for rule in release.repeat
+                     if window and rule.window == window and rule.channels == [self.name]), None)
+
+    def _first_window(self, job: Job) -> None:
+        """With a window override, the item is listed from the first window on: the one open at
+        publish time (or at ``signage.start``), else the next; the daily repeat moves it on."""
+        rule = self._window_rule(job.release)
+        if rule is None or job.journal.get("shown"):
+            return
+        at = max(job.now(), self._start(job.release) or job.now())
+        zone = ZoneInfo(rule.timezone)
+        start, end = (time.fromisoformat(t) for t in (rule.window or "").split("-"))
+        day = at.astimezone(zone).date() - timedelta(days=1)
+        for _ in range(3):
+            opens = datetime.combine(day, start, zone)
+            closes = datetime.combine(day + timedelta(days=end <= start), end, zone)
+            if closes.astimezone(UTC) > at:
+                job.journal.put("shown", {"start": opens.astimezone(UTC).isoformat(),
+                                          "end": closes.astimezone(UTC).isoformat()})
+                return
+            day += timedelta(days=1)
 
     def _repeat(self, job: Job, r: Rendition) -> None:
         """Take up a new repeat occurrence: journal the times to show it (before any change)."""
@@ -203,6 +252,7 @@ class Signage(Channel):
         j.delete("withdrawn")
         if not self._start(job.release) and not j.get("start"):  # no date given: from the first
             j.put("start", _iso(job.now()))  # publish on, fixed so publishing again changes nothing
+        self._first_window(job)
         self._repeat(job, r)
         item = self._item(job, r)
         if item["end"] and _ended(item, job.now()) and j.get("shown"):

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from channels import _wechat_repeat as repeat
-from channels._wechat_api import WeChatAPI, WeChatOptions
+from channels._wechat_api import WeChatAPI, WeChatOptions, WeChatOverrides
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
@@ -43,6 +43,7 @@ def sha256_text(data: Any) -> str:
 class WeChat(Channel):
     kind = "wechat"
     Options = WeChatOptions
+    Overrides = WeChatOverrides
     needs_links: ClassVar[bool] = True
     options: WeChatOptions
 
@@ -56,16 +57,11 @@ class WeChat(Channel):
     def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
         """field -> (value, where it comes from) for title, author, digest."""
         lang = self.options.language
-        over = release.overrides.get(self.name, {})
-        where = f"overrides.{self.name}."
-        return {
-            "title": (str(over["title"]), where + "title") if "title" in over
-            else (release.text("title", lang), f"title.{lang}"),
-            "author": (str(over["author"]), where + "author") if "author" in over
-            else (self.options.author, f"channels.{self.name}.author"),
-            "digest": (str(over["digest"]), where + "digest") if "digest" in over
-            else (release.text("description", lang), f"description.{lang}"),
-        }
+        over = self.overrides_as(WeChatOverrides, release).model_dump(exclude_none=True)
+        defaults = {"title": (release.text("title", lang), f"title.{lang}"),
+                    "author": (self.options.author, f"channels.{self.name}.author"),
+                    "digest": (release.text("description", lang), f"description.{lang}")}
+        return {k: (over[k], f"overrides.{self.name}.{k}") if k in over else v for k, v in defaults.items()}
 
     def plan(self, release: Release) -> ChannelPlan:
         # WeChat publishes no daily caps for these calls (45009 tells); count calls per API
@@ -77,12 +73,12 @@ class WeChat(Channel):
         problems = []
         for name, (value, where) in self._texts(release).items():
             if len(value) > LIMITS[name]:
+                suggest = f', or give WeChat its own: overrides: {{{self.name}: {{{name}: "..."}}}}'
                 problems.append(Problem(
                     file=str(release.manifest_path), field=where,
                     message=f"WeChat allows at most {LIMITS[name]} characters for the article "
                             f"{name}; this one has {len(value)}",
-                    fix=f"shorten it, or set overrides: {{{self.name}: {{{name}: ...}}}} in the manifest",
-                ))
+                    fix="shorten it" + ("" if where.startswith("overrides.") else suggest)))
         description = release.text("description", self.options.language)
         if len(description) > MAX_CONTENT:
             problems.append(Problem(

@@ -22,7 +22,11 @@ from pydantic import Field, field_validator
 from channels._youtube_meta import (
     CAPTION_NAMES,
     THUMBNAIL_MAX,
+    Presentation,
+    YouTubeOverrides,
+    category,
     metadata_problems,
+    playlist_id,
     sha256_file,
     video_body,
 )
@@ -43,6 +47,7 @@ class YouTubeOptions(ChannelOptions):
     privacy: Literal["public", "unlisted", "private"] = "public"
     category_id: str = "25"
     playlist: str | None = None
+    made_for_kids: bool = False  # sent as status.selfDeclaredMadeForKids
     chunk_mib: float = 8
     quota: QuotaOptions = Field(default_factory=QuotaOptions)
     quota_pool: str | None = None  # channels of one Google Cloud project share one budget
@@ -58,9 +63,12 @@ class YouTubeOptions(ChannelOptions):
     @field_validator("category_id")
     @classmethod
     def _category(cls, v: str) -> str:
-        if not v.isdigit():
-            raise ValueError("a YouTube category id is a number in quotes, e.g. \"25\"")
-        return v
+        return category(v)
+
+    @field_validator("playlist")
+    @classmethod
+    def _playlist(cls, v: str | None) -> str | None:
+        return playlist_id(v)
 
     @field_validator("chunk_mib")
     @classmethod
@@ -81,6 +89,7 @@ class YouTubeOptions(ChannelOptions):
 class YouTube(Channel):
     kind = "youtube"
     Options = YouTubeOptions
+    Overrides = YouTubeOverrides
     embargo = "service"
 
     options: YouTubeOptions
@@ -93,9 +102,15 @@ class YouTube(Channel):
         return [RenditionRequest(profile="youtube"), RenditionRequest(profile="captions"),
                 RenditionRequest(profile="poster")]
 
-    def settings(self, release: Release) -> YouTubeOptions:
-        """The options (the core has already merged the manifest's ``overrides`` into them)."""
-        return self.options
+    def presentation(self, release: Release) -> Presentation:
+        over, opts = self.overrides_as(YouTubeOverrides, release), self.options
+        where = f"overrides.{self.name}" if over.privacy else f"channels.{self.name}"
+        return Presentation(
+            privacy=over.privacy or opts.privacy,
+            category_id=over.category_id or opts.category_id,
+            playlist=over.playlist or opts.playlist,
+            made_for_kids=opts.made_for_kids if over.made_for_kids is None else over.made_for_kids,
+            privacy_from=f"{where}.privacy")
 
     def validate(self, release: Release) -> list[Problem]:
         out = metadata_problems(release)
@@ -112,12 +127,13 @@ class YouTube(Channel):
             out.append(Problem(file=str(self.resolve_path(ca)), field="ca_bundle",
                                message="the CA file does not exist",
                                fix="give the path of a PEM file, or remove ca_bundle"))
-        privacy = self.options.privacy
-        if release.publish_at is not None and privacy != "public":
+        shown = self.presentation(release)
+        if release.publish_at is not None and shown.privacy != "public":
             out.append(Problem(
                 file=str(release.manifest_path), field="publish_at",
-                message=f"YouTube can schedule only public videos, but {self.name} has privacy {privacy}",
-                fix=f"remove publish_at, or set privacy: public for {self.name} (overrides)"))
+                message=f"YouTube can schedule only public videos, but {self.name} has privacy "
+                        f"{shown.privacy} ({shown.privacy_from})",
+                fix=f"remove publish_at, or set {shown.privacy_from}: public"))
         return out
 
     def plan(self, release: Release) -> ChannelPlan:
@@ -128,7 +144,7 @@ class YouTube(Channel):
                  "thumbnails.set": q.cost("thumbnails.set"), "videos.list": q.cost("videos.list")}
         if q.cost(UPLOAD):
             quota[UPLOAD] = q.cost(UPLOAD)
-        if self.options.playlist:
+        if self.presentation(release).playlist:
             quota["playlistItems.insert"] = q.cost("playlistItems.insert")
         return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota)
 
@@ -157,10 +173,11 @@ class YouTube(Channel):
                         timeout=self.options.timeout, ledger=ledger, now=job.now)
         return self._api
 
-    def body(self, release: Release, opts: YouTubeOptions, *, schedule: bool) -> dict[str, Any]:
-        return video_body(release, privacy=opts.privacy, category=opts.category_id, schedule=schedule)
+    def body(self, release: Release, shown: Presentation, *, schedule: bool) -> dict[str, Any]:
+        return video_body(release, privacy=shown.privacy, category=shown.category_id,
+                          made_for_kids=shown.made_for_kids, schedule=schedule)
 
-    def check(self, job: Job) -> YouTubeOptions:
+    def check(self, job: Job) -> Presentation:
         """Refuse bad metadata, and a publishAt that has passed, before anything is sent."""
         problems = self.validate(job.release)
         at = job.release.publish_at
@@ -171,31 +188,32 @@ class YouTube(Channel):
                 fix="set a future publish_at, or release without an embargo"))
         if problems:
             raise InputError(problems)
-        return self.settings(job.release)
+        return self.presentation(job.release)
 
     def publish(self, job: Job) -> Outcome:
-        opts = self.check(job)
+        shown = self.check(job)
         rendition = job.renditions["youtube"]
         path = rendition.main_path
         checksum = rendition.main_sha256 or sha256_file(path)
         api = self.api(job)
         j = job.journal
         if job.extra.get("repair") and j.get("video_id"):
-            self._repair(api, job, opts)
+            self._repair(api, job, shown)
         vid = j.get("video_id")
         if not vid:
-            body = self.body(job.release, opts, schedule=job.stage_only)
+            body = self.body(job.release, shown, schedule=job.stage_only)
             vid = upload_video(api, j, path, metadata=body, parts="snippet,status,localizations",
-                               chunk=int(opts.chunk_mib * 1024 * 1024), match_title=job.release.text("title"))
+                               chunk=int(self.options.chunk_mib * 1024 * 1024),
+                               match_title=job.release.text("title"))
             j.put("video_id", vid)
         self._captions(api, job, vid, replace=False)
         self._thumbnail(api, job, vid)
-        self._playlist(api, job, vid, opts.playlist)
+        self._playlist(api, job, vid, shown.playlist)
         state = "scheduled" if job.stage_only else self._state_after_upload(api, vid)
         return Outcome(state=state, remote_id=vid, url=WATCH + vid, checksum=checksum,
                        note=f"publishes itself at {job.release.publish_at}" if job.stage_only else "")
 
-    def _repair(self, api: Api, job: Job, opts: YouTubeOptions) -> None:
+    def _repair(self, api: Api, job: Job, shown: Presentation) -> None:
         """`publisher repair`: forget the captions YouTube lacks (publish sends them again) and put
         back changed metadata. A video deleted on YouTube is uploaded again only with reupload."""
         j, vid = job.journal, str(job.journal.get("video_id"))
@@ -211,7 +229,7 @@ class YouTube(Channel):
         done = dict(j.get("captions") or {})
         j.put("captions", {lang: c for lang, c in done.items() if lang in present})
         if self._drift(job, items[0], "live", "live"):
-            body = dict(self.body(job.release, opts, schedule=job.stage_only), id=vid)
+            body = dict(self.body(job.release, shown, schedule=job.stage_only), id=vid)
             api.call("videos.update", api.service.videos().update(
                 part="snippet,status,localizations", body=body))
 
@@ -302,19 +320,19 @@ class YouTube(Channel):
         vid = self._video_id(job)
         if not vid:
             raise NotFound("this release has no YouTube video to update; publish it first")
-        opts = self.settings(job.release)
+        shown = self.presentation(job.release)
         problems = self.validate(job.release)
         if problems:
             raise InputError(problems)
         api = self.api(job)
         at = job.release.publish_at
         scheduled = at is not None and at > job.now()
-        body = dict(self.body(job.release, opts, schedule=scheduled), id=vid)
+        body = dict(self.body(job.release, shown, schedule=scheduled), id=vid)
         api.call("videos.update", api.service.videos().update(
             part="snippet,status,localizations", body=body))
         self._captions(api, job, vid, replace=True)
         self._thumbnail(api, job, vid)
-        self._playlist(api, job, vid, opts.playlist)
+        self._playlist(api, job, vid, shown.playlist)
         checksum = job.publication.checksum if job.publication else ""
         return Outcome(state="scheduled" if scheduled else "live", remote_id=vid, url=WATCH + vid,
                        checksum=checksum)
@@ -326,8 +344,9 @@ class YouTube(Channel):
         api = self.api(job)
         try:
             if job.extra.get("keep_private"):
+                kids = self.presentation(job.release).made_for_kids  # update replaces the whole part
                 api.call("videos.update", api.service.videos().update(part="status", body={
-                    "id": vid, "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": False}}))
+                    "id": vid, "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": kids}}))
                 note = "made private"
             else:
                 api.call("videos.delete", api.service.videos().delete(id=vid))
@@ -377,7 +396,7 @@ class YouTube(Channel):
         if expected in ("live", "scheduled", "withdrawn") and state not in (expected, "processing") \
                 and not flipped:
             drift.append(f"YouTube shows {state}, publisher recorded {expected}")
-        want_privacy = self.settings(job.release).privacy
+        want_privacy = self.presentation(job.release).privacy
         privacy = v.get("status", {}).get("privacyStatus")
         if state == "live" and privacy != want_privacy:
             drift.append(f"privacy is {privacy}, configured {want_privacy}")

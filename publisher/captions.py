@@ -1,14 +1,19 @@
-"""Caption files: checks (encoding, format, timing) and conversion to WebVTT."""
+"""Caption files: checks (encoding, format, cue syntax, timing) and conversion to WebVTT.
+
+Parsing and writing are in ``publisher.cues``: caption text is data, never markup.
+"""
 
 from __future__ import annotations
 
 import codecs
+import unicodedata
 from pathlib import Path
 
 import charset_normalizer
-import pysubs2
-from pysubs2.formats import autodetect_format
 
+from publisher.cues import Cue, parse, split_lines
+from publisher.cues import to_webvtt as cues_to_webvtt
+from publisher.errors import InputError
 from publisher.models import Problem
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -54,21 +59,26 @@ def _decode(path: Path, raw: bytes, field: str) -> tuple[str | None, Problem | N
     return None, Problem(file=str(path), field=field, message=message, fix=fix, line=line)
 
 
-def _cue_lines(text: str) -> list[int]:
-    return [i for i, line in enumerate(text.splitlines(), start=1) if "-->" in line]
+def _read(path: Path) -> str:
+    return path.read_bytes().decode("utf-8-sig")
 
 
-def load_captions(path: Path) -> pysubs2.SSAFile:
-    """Parse an SRT or WebVTT file that ``check_captions`` accepted."""
-    text = path.read_bytes().decode("utf-8-sig")
-    return pysubs2.SSAFile.from_string(text, format_=autodetect_format(text))
+def load_captions(path: Path) -> list[Cue]:
+    """The cues of an SRT or WebVTT file that ``check_captions`` accepted."""
+    parsed = parse(_read(path))
+    if parsed is None or parsed.problems:
+        raise InputError(check_captions(path, field="captions", duration=None))
+    return parsed.cues
 
 
-def check_captions(path: Path, *, field: str, duration: float | None) -> list[Problem]:
-    """Every problem with one caption file: size, encoding, format, cues, timing against ``duration``."""
+def check_captions(path: Path, *, field: str, duration: float | None,
+                   shown_as: Path | None = None) -> list[Problem]:
+    """Every problem with one caption file: size, encoding, format, cue syntax, control characters,
+    timing against ``duration``. ``shown_as`` is the name to give in messages (the author's file
+    when ``path`` is a snapshot of it)."""
 
     def problem(message: str, fix: str, line: int | None = None) -> Problem:
-        return Problem(file=str(path), field=field, message=message, fix=fix, line=line)
+        return Problem(file=str(shown_as or path), field=field, message=message, fix=fix, line=line)
 
     try:
         size = path.stat().st_size
@@ -78,43 +88,37 @@ def check_captions(path: Path, *, field: str, duration: float | None) -> list[Pr
         return [problem(f"caption file is {size / 1e6:.1f} MB, over the 5 MB limit",
                         "give a plain SRT or WebVTT file of this video's captions only")]
     raw = path.read_bytes()
-    text, bad = _decode(path, raw, field)
+    text, bad = _decode(shown_as or path, raw, field)
     if bad is not None or text is None:
         return [bad] if bad else []
     if not text.strip():
-        return [problem("caption file is empty", "add the captions, or remove this language from captions")]
-    try:
-        fmt = autodetect_format(text)
-    except Exception:  # pysubs2 raises several kinds for text it cannot place
-        fmt = None
-    if fmt not in ("srt", "vtt"):
+        return [problem("caption file is empty", "add the captions, or remove this language from captions",
+                        line=1)]
+    parsed = parse(text)
+    if parsed is None:
         return [problem("caption file is neither SRT nor WebVTT",
                         "export the captions as .srt or .vtt (cues like '00:00:01,000 --> 00:00:03,000')",
                         line=1)]
-    try:
-        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
-    except Exception as e:  # malformed timing lines etc.
-        return [problem(f"caption file does not parse as {fmt.upper()}: {e}",
-                        "fix the cue at the line shown or export the file again")]
-    cues = [ev for ev in subs if not ev.is_comment]
-    if not cues:
-        return [problem("caption file has no cues", "add the captions, or remove this language")]
-    lines = _cue_lines(text)
-    line_of = (lambda i: lines[i]) if len(lines) == len(cues) else (lambda i: None)  # noqa: E731
-    problems: list[Problem] = []
-    for i, cue in enumerate(cues):
+    problems = [problem(p.message, p.fix, p.line) for p in parsed.problems]
+    for number, line in enumerate(split_lines(text), start=1):
+        bad_char = next((c for c in line if unicodedata.category(c) == "Cc" and c != "\t"), None)
+        if bad_char is not None:
+            problems.append(problem(f"contains control character U+{ord(bad_char):04X}",
+                                    "remove invisible control characters from the captions", number))
+    if not parsed.cues and not problems:
+        return [problem("caption file has no cues", "add the captions, or remove this language", line=1)]
+    for i, cue in enumerate(parsed.cues):
         start, end = cue.start / 1000, cue.end / 1000
         if end <= start:
             problems.append(problem(f"cue {i + 1} ends before it starts ({start:.3f}s -> {end:.3f}s)",
-                                    "correct the cue's times", line_of(i)))
+                                    "correct the cue's times", cue.line))
         elif duration is not None and end > duration + SLACK:
             problems.append(problem(
                 f"cue {i + 1} ends at {end:.3f}s, after the end of the video ({duration:.3f}s)",
-                "check that this caption file belongs to this master, or trim the cue", line_of(i)))
+                "check that this caption file belongs to this master, or trim the cue", cue.line))
     return problems
 
 
 def to_webvtt(path: Path) -> str:
-    """The captions as WebVTT text (SRT converted, WebVTT normalised)."""
-    text: str = load_captions(path).to_string("vtt")
-    return text
+    """The captions as WebVTT: SRT converted, WebVTT normalised, cue text escaped as WebVTT."""
+    return cues_to_webvtt(load_captions(path))

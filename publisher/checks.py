@@ -1,9 +1,9 @@
 """``publisher check``: everything that can be known before anything is sent.
 
-Loads the site config and the manifest, picks the channels, merges per-release overrides into
-their options, probes and fully decodes the master, checks captions against its duration, and
-asks each channel's offline ``validate``. Every problem is collected and raised at once. No
-network, no writes.
+Loads the site config and the manifest (each ``overrides`` block checked against its channel
+kind's override schema), picks the channels, probes and fully decodes the master, checks
+captions against its duration, and asks each channel's offline ``validate``. Every problem is
+collected and raised at once. No network, no writes.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from publisher.captions import check_captions
 from publisher.config import SiteConfig
-from publisher.contract import Channel, channel_class
+from publisher.contract import Channel, channel_class, override_problems
 from publisher.errors import InputError
 from publisher.media import decode_check, probe_master, require_ffmpeg, sha256_file
 from publisher.models import MasterInfo, Problem, Release
 from publisher.release import PastCheck, load_release
+from publisher.snapshots import Snapshots, Source
 
 
 @dataclass
@@ -43,11 +42,6 @@ def select_channels(config: SiteConfig, release: Release, only: list[str] | None
             problems.append(Problem(str(release.manifest_path), "channels",
                                     f"channel '{name}' is not in {config.path.name}",
                                     f"use one of: {', '.join(known)}"))
-    for name in release.overrides:
-        if name not in config.options:
-            problems.append(Problem(str(release.manifest_path), f"overrides.{name}",
-                                    f"channel '{name}' is not in {config.path.name}",
-                                    f"use one of: {', '.join(known)}"))
     for i, rule in enumerate(release.repeat):
         for name in rule.channels:
             if name not in (release.channels or known):
@@ -66,53 +60,81 @@ def channel_names(config: SiteConfig, release: Release, only: list[str] | None) 
     return [n for n in names if not only or n in only]
 
 
+def channel_classes(config: SiteConfig) -> dict[str, type[Channel]]:
+    return {name: channel_class(opts.kind) for name, opts in config.options.items()}
+
+
 def build_channels(config: SiteConfig, release: Release, names: list[str],
                    state_dir: Path) -> tuple[dict[str, Channel], list[Problem]]:
-    """Adapters with the manifest's ``overrides`` merged into their options."""
+    """Adapters with their options exactly as configured. Each reads the manifest's overrides
+    through its kind's override schema; a stored release whose overrides that schema no longer
+    accepts is refused here, before anything is sent."""
     channels: dict[str, Channel] = {}
     problems: list[Problem] = []
     for name in names:
-        opts = config.options[name]
-        override = release.overrides.get(name)
-        if override:
-            try:
-                merged = {**opts.model_dump(), **override}
-                opts = channel_class(opts.kind).Options.model_validate(merged)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    loc = ".".join(str(p) for p in err["loc"])
-                    problems.append(Problem(str(release.manifest_path), f"overrides.{name}.{loc}",
-                                            str(err["msg"]), "correct or remove the override"))
-                continue
-        channels[name] = config.channel(name, state_dir, opts)
+        cls = channel_class(config.options[name].kind)
+        bad = override_problems(name, cls.kind, cls.Overrides, release.overrides.get(name) or {},
+                                str(release.manifest_path))
+        if bad:
+            problems += bad
+            continue
+        channels[name] = config.channel(name, state_dir)
     return channels, problems
 
 
-def content_hashes(release: Release, master: MasterInfo) -> dict[str, str]:
-    """sha256 of everything a person approves: manifest, master, captions, thumbnail."""
+def content_hashes(release: Release, master: MasterInfo,
+                   sources: dict[str, Source] | None = None) -> dict[str, str]:
+    """sha256 of everything a person approves: manifest, master, captions, thumbnail (of their
+    snapshots when ``sources`` has them)."""
+    def digest(key: str, path: Path) -> str:
+        return sources[key].sha256 if sources and key in sources else sha256_file(path)
+
     hashes = {"manifest": sha256_file(release.manifest_path), "master": master.sha256}
     for lang, path in sorted(release.captions.items()):
-        hashes[f"captions.{lang}"] = sha256_file(path)
+        hashes[f"captions.{lang}"] = digest(f"captions.{lang}", path)
     if release.thumbnail:
-        hashes["thumbnail"] = sha256_file(release.thumbnail)
+        hashes["thumbnail"] = digest("thumbnail", release.thumbnail)
     return hashes
 
 
 def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
-            only: list[str] | None = None, past: PastCheck | None = None) -> Prepared:
+            only: list[str] | None = None, past: PastCheck | None = None,
+            snapshots: Snapshots | None = None) -> Prepared:
+    """Everything checked, nothing sent. With ``snapshots`` (``release``, ``update``), the master,
+    captions and thumbnail are copied as they are hashed, and every check reads the copies; a
+    refused release leaves no copy behind."""
+    try:
+        return _prepare(config, manifest, state_dir, only, past, snapshots)
+    except BaseException:
+        if snapshots is not None:
+            snapshots.discard_new()
+        raise
+
+
+def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str] | None,
+             past: PastCheck | None, snapshots: Snapshots | None) -> Prepared:
     require_ffmpeg()
-    release = load_release(manifest, past)
+    release = load_release(manifest, past, channels=channel_classes(config), zone=config.settings.timezone)
     problems = select_channels(config, release, only)
     if problems:
         raise InputError(problems)
     channels, problems = build_channels(config, release, channel_names(config, release, only), state_dir)
-    master = probe_master(release.master)
-    decode_check(release.master)
+    sources = take_snapshots(release, snapshots) if snapshots is not None else {}
+
+    def checked(key: str, path: Path) -> Path:
+        return sources[key].path if key in sources else path
+
+    master_file = checked("master", release.master)
+    master = probe_master(master_file, sha256=sources["master"].sha256 if sources else None,
+                          shown_as=release.master)
+    master = master.model_copy(update={"path": release.master})
+    decode_check(master_file, shown_as=release.master)
     warnings = []
     if not master.has_audio:
         warnings.append(f"{release.master.name} has no audio track; channels that need sound get silence")
     for lang, path in release.captions.items():
-        problems += check_captions(path, field=f"captions.{lang}", duration=master.duration)
+        problems += check_captions(checked(f"captions.{lang}", path), field=f"captions.{lang}",
+                                   duration=master.duration, shown_as=path)
     for name, ch in channels.items():
         problems += ch.validate(release)
         try:
@@ -126,4 +148,12 @@ def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
                                         "see `publisher channels` and the README's channel section"))
     if problems:
         raise InputError(problems)
-    return Prepared(config, release, master, channels, content_hashes(release, master), warnings)
+    return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings)
+
+
+def take_snapshots(release: Release, snapshots: Snapshots) -> dict[str, Source]:
+    """Read-only copies of the master, captions and thumbnail, keyed like ``content_hashes``."""
+    files = {"master": release.master, **{f"captions.{lang}": p for lang, p in release.captions.items()}}
+    if release.thumbnail:
+        files["thumbnail"] = release.thumbnail
+    return {key: snapshots.take(path) for key, path in files.items()}

@@ -17,14 +17,15 @@ import logging
 import math
 import os
 import stat
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from publisher.errors import AuthError, InputError
 from publisher.models import (
@@ -59,6 +60,66 @@ class ChannelOptions(BaseModel):
     kind: str
     #: per-profile parameter overrides for this channel, e.g. {"web-mp4": {"crf": 20}}
     encoding: dict[str, dict[str, Any]] = {}
+
+
+class ChannelOverrides(BaseModel):
+    """Base of a kind's override schema: what a release manifest may change for one channel.
+
+    The manifest's author is less trusted than the site config's owner, so an override schema
+    holds presentation only (privacy, titles, a window), never a target, address, credential or
+    anything else that decides where data goes. This base accepts nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def daily_window(self) -> str | None:
+        """A daily window ("HH:MM-HH:MM") the release is shown in, re-listed each day."""
+        return None
+
+
+def control_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first invisible control character in ``text`` (line breaks and tabs allowed when
+    ``multiline``; the joiners CJK and emoji text need are always allowed), or None."""
+    allowed = {"\n", "\t", "\u200d", "\u200c"} if multiline else {"\u200d", "\u200c"}
+    return next((c for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in allowed), None)
+
+
+def _plain_line(text: str) -> str:
+    bad = control_character(text)
+    if bad is not None:
+        raise ValueError(f"contains control character U+{ord(bad):04X}; write plain text on one line")
+    return text
+
+
+#: one line of plain text (a title, an author), for override schemas
+PlainLine = Annotated[str, AfterValidator(_plain_line)]
+OverridesT = TypeVar("OverridesT", bound=ChannelOverrides)
+
+
+def override_problems(
+    name: str, kind: str, schema: type[ChannelOverrides], block: Any, file: str,
+    line: Callable[[tuple[str | int, ...]], int | None] = lambda loc: None,
+) -> list[Problem]:
+    """Problems with the manifest's ``overrides.<name>`` block for a channel of ``kind``."""
+    try:
+        schema.model_validate(block)
+    except ValidationError as exc:
+        out = []
+        accepted = ", ".join(schema.model_fields)
+        for err in exc.errors():
+            loc: tuple[str | int, ...] = ("overrides", name, *err["loc"])
+            where = ".".join(str(p) for p in loc)
+            if err["type"] == "extra_forbidden":
+                message = f"a release manifest cannot change '{err['loc'][-1]}' for {name} ({kind})"
+                fix = (f"{kind} channels accept only these overrides: {accepted}" if accepted else
+                       f"{kind} channels accept no overrides; remove overrides.{name}")
+                fix += ". Targets, addresses and credentials are set in the site config"
+            else:
+                message = str(err["msg"]).removeprefix("Value error, ")
+                fix = "correct the value, or remove it to keep the site config's setting"
+            out.append(Problem(file, where, message, fix, line(loc)))
+        return out
+    return []
 
 
 class Journal:
@@ -120,6 +181,8 @@ class Channel(ABC):
 
     kind: ClassVar[str]
     Options: ClassVar[type[ChannelOptions]]
+    #: what a release manifest may change for a channel of this kind (``overrides:``)
+    Overrides: ClassVar[type[ChannelOverrides]] = ChannelOverrides
     #: "publish-time" means going live is a separate, quick step the core runs at publish_at
     #: (websites, feeds, WeChat, signage); "service" means the remote service flips it itself
     #: (YouTube's publishAt), so the staged state already counts as done for the scheduler.
@@ -184,6 +247,15 @@ class Channel(ABC):
 
     def secret_env(self, variable: str, what: str) -> str:
         return env_secret(variable, what, self.name)
+
+    def overrides_as(self, schema: type[OverridesT], release: Release) -> OverridesT:
+        """The manifest's validated overrides for this channel (the options stay as configured)."""
+        block = release.overrides.get(self.name) or {}
+        try:
+            return schema.model_validate(block)
+        except ValidationError:
+            raise InputError(override_problems(self.name, self.kind, schema, block,
+                                               str(release.manifest_path))) from None
 
 
 # --- secrets --------------------------------------------------------------------------------

@@ -68,6 +68,10 @@ def _rotation(video: dict[str, Any]) -> int:
         return 0
 
 
+def _shown(text: str, path: Path, shown_as: Path | None) -> str:
+    return text.replace(str(path), str(shown_as)) if shown_as else text
+
+
 def _not_video(path: Path, why: str) -> InputError:
     return InputError(Problem(
         file=str(path), field="master", message=f"not a usable video file: {why}",
@@ -75,21 +79,23 @@ def _not_video(path: Path, why: str) -> InputError:
     ))
 
 
-def probe_master(path: Path, *, sha256: str | None = None) -> MasterInfo:
-    """Container, codecs, size, frame rate, duration and audio of the master, from ffprobe."""
+def probe_master(path: Path, *, sha256: str | None = None, shown_as: Path | None = None) -> MasterInfo:
+    """Container, codecs, size, frame rate, duration and audio of the master, from ffprobe.
+    ``shown_as`` is the name for messages (the author's file when ``path`` is its snapshot)."""
+    name = shown_as or path
     try:
         data = ffprobe_json(path)
     except subprocess.CalledProcessError as e:
-        last = " ".join((e.stderr or "").strip().splitlines()[-2:])
-        raise _not_video(path, f"ffprobe cannot read it ({last or 'no details'})") from None
+        last = _shown(" ".join((e.stderr or "").strip().splitlines()[-2:]), path, shown_as)
+        raise _not_video(name, f"ffprobe cannot read it ({last or 'no details'})") from None
     except subprocess.TimeoutExpired:
-        raise _not_video(path, "ffprobe timed out reading it") from None
+        raise _not_video(name, "ffprobe timed out reading it") from None
     streams = data.get("streams", [])
     fmt = data.get("format", {})
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
-        raise _not_video(path, "it has no video stream")
+        raise _not_video(name, "it has no video stream")
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     duration = float(fmt.get("duration") or video.get("duration") or 0)
@@ -97,7 +103,7 @@ def probe_master(path: Path, *, sha256: str | None = None) -> MasterInfo:
     if _rotation(video) in (90, 270):  # ffmpeg turns the picture upright when it decodes
         width, height = height, width
     if duration <= 0 or fps <= 0 or width <= 0 or height <= 0:
-        raise _not_video(path, "it is a still image or has no duration, frame rate or picture size")
+        raise _not_video(name, "it is a still image or has no duration, frame rate or picture size")
     return MasterInfo(
         path=path,
         sha256=sha256 or sha256_file(path),
@@ -115,7 +121,7 @@ def probe_master(path: Path, *, sha256: str | None = None) -> MasterInfo:
     )
 
 
-def decode_check(path: Path, *, ffmpeg: str = "ffmpeg") -> None:
+def decode_check(path: Path, *, ffmpeg: str = "ffmpeg", shown_as: Path | None = None) -> None:
     """Decode every frame; a truncated or corrupt master (which ffprobe may accept) is refused."""
     args = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-xerror", "-i", "file:" + str(path),
             "-f", "null", "-"]
@@ -124,9 +130,10 @@ def decode_check(path: Path, *, ffmpeg: str = "ffmpeg") -> None:
     except FileNotFoundError:
         raise _no_ffmpeg([ffmpeg]) from None
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()][-3:]
+        lines = [_shown(line, path, shown_as) for line in proc.stderr.strip().splitlines()
+                 if line.strip()][-3:]
         raise InputError(Problem(
-            file=str(path), field="master",
+            file=str(shown_as or path), field="master",
             message="the video does not decode to the end (truncated or corrupt): "
                     + ("; ".join(lines) or f"ffmpeg exit status {proc.returncode}"),
             fix="export or copy the master again and check it plays to the end",

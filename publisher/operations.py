@@ -70,7 +70,7 @@ def renditions_for(orch: Orchestrator, release: Release, master: MasterInfo,
     """Each channel's renditions by profile, encoding whatever the cache does not have yet."""
     requests = {name: orch.requests_for(ch, release) for name, ch in channels.items()}
     transcoder = orch.transcoder()
-    plan = transcoder.plan(release, master, requests)
+    plan = transcoder.plan(*orch.checked(release, master), requests)
     ready = transcoder.run(plan, on_progress=orch.reporter.progress)
     for r in ready.values():
         orch.store.record_rendition(r.key, r.profile, r.folder, release.id)
@@ -105,12 +105,17 @@ def retry(orch: Orchestrator, release_id: str, channel: str | None = None) -> Ru
 # --- update ---------------------------------------------------------------------------------------
 def update(orch: Orchestrator, manifest: Path) -> RunResult:
     """Push changed titles, descriptions, captions and thumbnail to every live (or staged) copy."""
-    prep = prepare(orch.config, manifest, orch.state_dir)
+    snapshots = orch.snapshots()
+    prep = orch.prepare(manifest, snapshots=snapshots)
     release = prep.release
-    old_release, old_master = stored(orch, release.id)
-    if old_master.sha256 != prep.master.sha256:
-        raise master_changed(release, old_master.sha256, prep.master.sha256)
-    orch.check_approval(prep)
+    try:
+        old_release, old_master = stored(orch, release.id)
+        if old_master.sha256 != prep.master.sha256:
+            raise master_changed(release, old_master.sha256, prep.master.sha256)
+        orch.check_approval(prep)
+    except InputError:
+        snapshots.discard_new()
+        raise
     result = RunResult(release.id, warnings=list(prep.warnings))
     with orch.lock(release.id):
         pubs = {p.channel: p for p in orch.store.publications(release.id)}

@@ -26,10 +26,11 @@ from publisher.config import SiteConfig
 from publisher.content import CONTENT, changes, fingerprint, master_changed
 from publisher.contract import Channel, Job, Journal, redact
 from publisher.errors import InputError, PublisherError, RateLimited, StoreError, Transient
-from publisher.faults import crash_point
+from publisher.faults import crash_point, pause_point
 from publisher.locks import Busy, FileLocks, Locks
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
 from publisher.release import PastCheck
+from publisher.snapshots import Snapshots
 from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
 
@@ -103,11 +104,15 @@ class Orchestrator:
     def transcoder(self) -> Transcoder:
         return Transcoder(self.cache_dir)
 
-    def prepare(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> Prepared:
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.cache_dir / "sources")
+
+    def prepare(self, manifest: Path, only: list[str] | None = None, *, now: bool = False,
+                snapshots: Snapshots | None = None) -> Prepared:
         """Check everything. A publish_at that has passed is refused for a release not recorded yet,
         unless ``now`` (`release --now`): publish at once."""
         past = None if now else PastCheck(self.config.zone, self.store.has_release, self.now())
-        prep = prepare(self.config, manifest, self.state_dir, only, past)
+        prep = prepare(self.config, manifest, self.state_dir, only, past, snapshots)
         at = prep.release.publish_at
         if now and at is not None and at > self.now():
             raise InputError(Problem(
@@ -115,6 +120,19 @@ class Orchestrator:
                 f"--now publishes a release whose publish_at has passed, but {local(at, self.config.zone)}"
                 " is still to come", "leave out --now to keep the embargo, or change publish_at"))
         return prep
+
+    def checked(self, release: Release, master: MasterInfo) -> tuple[Release, MasterInfo]:
+        """The release and master as checked: paths of the snapshots holding the bytes whose
+        hashes the store recorded, for the transcoder to read (adapters see the author's paths)."""
+        hashes = self.store.release_hashes(release.id)
+        snap = self.snapshots()
+        master_file = snap.find(release.master, master.sha256)
+        thumb = release.thumbnail
+        update = {"master": master_file,
+                  "captions": {lang: snap.find(p, hashes.get(f"captions.{lang}"))
+                               for lang, p in release.captions.items()},
+                  "thumbnail": snap.find(thumb, hashes.get("thumbnail")) if thumb else None}
+        return release.model_copy(update=update), master.model_copy(update={"path": master_file})
 
     @staticmethod
     def requests_for(channel: Channel, release: Release) -> list[RenditionRequest]:
@@ -126,9 +144,21 @@ class Orchestrator:
         return out
 
     # --- release ---------------------------------------------------------------------------------
+    def admit(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> Prepared:
+        """Check the release on snapshots of its files, and their hashes against the approval.
+        A refused release leaves no snapshot behind."""
+        snapshots = self.snapshots()
+        try:
+            prep = self.prepare(manifest, only, now=now, snapshots=snapshots)
+            self.check_approval(prep)
+        except InputError:
+            snapshots.discard_new()
+            raise
+        return prep
+
     def release(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> RunResult:
-        prep = self.prepare(manifest, only, now=now)
-        self.check_approval(prep)
+        prep = self.admit(manifest, only, now=now)
+        pause_point("checked")
         with self.lock(prep.release.id):
             changed = self.record(prep)
             result = self.run(prep.release, prep.master, prep.channels)
@@ -181,11 +211,16 @@ class Orchestrator:
                                      f"run `publisher approve {prep.release.manifest_path}` first"))
         who, at, hashes = approval
         changed = sorted(k for k in set(hashes) | set(prep.hashes) if hashes.get(k) != prep.hashes.get(k))
+        files = {"manifest": prep.release.manifest_path, "master": prep.release.master,
+                 "thumbnail": prep.release.thumbnail,
+                 **{f"captions.{lang}": p for lang, p in prep.release.captions.items()}}
         if changed:
-            raise InputError(Problem(
-                str(prep.release.manifest_path), ", ".join(changed),
-                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC",
-                "have the new content approved with `publisher approve`"))
+            raise InputError([Problem(
+                str(files.get(key) or prep.release.manifest_path), key,
+                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC (sha256 "
+                f"{(hashes.get(key) or '-')[:12]}… approved, {(prep.hashes.get(key) or '-')[:12]}… now)",
+                "have the new content approved with `publisher approve`, or put back the approved file")
+                for key in changed])
 
     def run(self, release: Release, master: MasterInfo, channels: dict[str, Channel],
             *, force: bool = False) -> RunResult:
@@ -198,7 +233,7 @@ class Orchestrator:
             return result
         requests = {name: self.requests_for(ch, release) for name, ch in todo.items()}
         transcoder = self.transcoder()
-        plan = transcoder.plan(release, master, requests)
+        plan = transcoder.plan(*self.checked(release, master), requests)
         ready: dict[str, Rendition] = {}
         signals = {item.key: threading.Event() for item in plan.items}
         failure: list[str] = []

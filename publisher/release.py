@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from publisher.clock import EARLIEST, MAX_AHEAD, local, span
+from publisher.contract import Channel, control_character, override_problems
 from publisher.errors import InputError
 from publisher.models import Problem, Release, RepeatSpec, SignageSpec
 from publisher.triggers import cron_trigger, parse_every, parse_window
@@ -98,7 +98,11 @@ class PastCheck:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def load_release(path: Path, past: PastCheck | None = None) -> Release:
+def load_release(path: Path, past: PastCheck | None = None, *,
+                 channels: Mapping[str, type[Channel]] | None = None, zone: str | None = None) -> Release:
+    """``channels`` (the site config's channel kinds by name) lets each ``overrides`` block be
+    checked against its kind's override schema; ``zone`` is the config's time zone, used for a
+    signage window when the manifest gives no ``timezone``."""
     path = Path(os.path.abspath(path))
     doc, problems = load_yaml(path, "release manifest")
     if doc is None:
@@ -106,7 +110,7 @@ def load_release(path: Path, past: PastCheck | None = None) -> Release:
     if not isinstance(doc.data, dict):
         raise InputError(problems + [Problem(str(path), "", "the manifest must be a mapping of keys",
                                              "start from `publisher init`")])
-    checker = _Checker(doc, past)
+    checker = _Checker(doc, past, channels, zone)
     try:
         raw = ManifestSchema.model_validate(doc.data)
     except ValidationError as exc:
@@ -133,14 +137,18 @@ class _Found:
     publish_at: datetime | None = None
     signage: SignageSpec | None = None
     repeat: list[RepeatSpec] = field(default_factory=list)
+    zone: ZoneInfo | None = None
 
 
 class _Checker:
-    def __init__(self, doc: YamlDocument, past: PastCheck | None = None) -> None:
+    def __init__(self, doc: YamlDocument, past: PastCheck | None = None,
+                 channels: Mapping[str, type[Channel]] | None = None, config_zone: str | None = None) -> None:
         self.doc = doc
         self.root = doc.path.parent.resolve()
         self.problems: list[Problem] = []
         self.past = past
+        self.channels = channels
+        self.config_zone = config_zone
         self.now = past.now if past else datetime.now(UTC)
 
     def problem(self, loc: Loc, message: str, fix: str) -> None:
@@ -163,13 +171,15 @@ class _Checker:
         for i, tag in enumerate(m.tags):
             self.text_ok(("tags", i), tag, multiline=False)
         found = self.references(m, m.id)
+        overrides, windows = self.overrides(m, found.zone, found.signage)
         if self.problems or found.master is None:
             return None
         return Release(
             id=m.id, manifest_path=self.doc.path, master=found.master, languages=langs,
             title=m.title, description=m.description, captions=found.captions,
             thumbnail=found.thumbnail, publish_at=found.publish_at, tags=m.tags,
-            channels=m.channels or [], overrides=m.overrides, signage=found.signage, repeat=found.repeat,
+            channels=m.channels or [], overrides=overrides, signage=found.signage,
+            repeat=found.repeat + windows,
         )
 
     def references(self, m: _References, release_id: str | None) -> _Found:
@@ -181,7 +191,7 @@ class _Checker:
             if caption is not None:
                 found.captions[lang] = caption
         found.thumbnail = self.file(("thumbnail",), m.thumbnail) if m.thumbnail else None
-        zone = self.zone(("timezone",), m.timezone) if m.timezone else None
+        zone = found.zone = self.zone(("timezone",), m.timezone) if m.timezone else None
         if m.publish_at:
             found.publish_at = self.time(("publish_at",), m.publish_at, zone)
             self.not_past(found.publish_at, release_id)
@@ -208,12 +218,40 @@ class _Checker:
                      "correct the date (is the year right?), or run `publisher release --now` "
                      "to publish at once")
 
+    def overrides(self, m: ManifestSchema, zone: ZoneInfo | None,
+                  signage: SignageSpec | None) -> tuple[dict[str, dict[str, Any]], list[RepeatSpec]]:
+        """Each block checked against its channel kind's override schema, and the daily repeat
+        rule a signage ``window`` implies (at the window's start, in the manifest's zone)."""
+        if self.channels is None:
+            return m.overrides, []
+        out: dict[str, dict[str, Any]] = {}
+        windows: list[RepeatSpec] = []
+        for name, block in m.overrides.items():
+            loc: Loc = ("overrides", name)
+            cls = self.channels.get(name)
+            if cls is None:
+                self.problem(loc, f"channel '{name}' is not in the site config",
+                             f"use one of: {', '.join(sorted(self.channels))}")
+                continue
+            bad = override_problems(name, cls.kind, cls.Overrides, block, str(self.doc.path), self.doc.line)
+            if bad:
+                self.problems += bad
+                continue
+            model = cls.Overrides.model_validate(block)
+            out[name] = model.model_dump(mode="json", exclude_unset=True)
+            window = model.daily_window()
+            if window and (not m.channels or name in m.channels):
+                hour, minute = window[:2], window[3:5]
+                windows.append(RepeatSpec(
+                    channels=[name], cron=f"{int(minute)} {int(hour)} * * *", window=window,
+                    timezone=str(zone.key) if zone else (self.config_zone or "UTC"),
+                    until=signage.end if signage else None))
+        return out, windows
+
     def text_ok(self, loc: Loc, text: str, *, multiline: bool) -> None:
-        allowed = {"\n", "\t"} if multiline else set()
-        bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cf") and c not in allowed
-               and c not in "\u200d\u200c"]
-        if bad:
-            self.problem(loc, f"contains control character U+{ord(bad[0]):04X}",
+        bad = control_character(text, multiline=multiline)
+        if bad is not None:
+            self.problem(loc, f"contains control character U+{ord(bad):04X}",
                          "remove invisible control characters from the text")
 
     def file(self, loc: Loc, value: str) -> Path | None:

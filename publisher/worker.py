@@ -69,8 +69,7 @@ def _actor(broker: RedisBroker) -> Any:
 def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None, *,
             now: bool = False) -> RunResult:
     """Check and record the release, then send one message per channel with work to do."""
-    prep = orch.prepare(manifest, only, now=now)
-    orch.check_approval(prep)
+    prep = orch.admit(manifest, only, now=now)
     result = RunResult(prep.release.id, warnings=prep.warnings + orch.unattended(prep.release, prep.channels))
     with orch.lock(prep.release.id):
         result.changes = orch.record(prep)

@@ -61,6 +61,9 @@ def load_yaml(path: Path, what: str) -> tuple[YamlDocument | None, list[Problem]
         return None, [Problem(str(path), "", f"not valid YAML: {reason}", "fix the syntax", line)]
     except RecursionError:
         return None, [Problem(str(path), "", "nested too deeply", "flatten the structure")]
+    except ValueError as exc:  # PyYAML lets an out-of-range escape such as "\U00aaaaaa" through
+        return None, [Problem(str(path), "", f"not valid YAML: {exc}",
+                              "fix the escape sequence (\\x, \\u or \\U) in a double-quoted string")]
     problems: list[Problem] = []
     lines: dict[Loc, int] = {}
     if node is None:

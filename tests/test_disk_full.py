@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import sqlite3
@@ -94,6 +95,11 @@ def cache_entries(cache: Path) -> tuple[list[Path], list[Path]]:
     other: list[Path] = []
     for entry in cache.iterdir() if cache.is_dir() else []:
         if entry.name in (".lock", "filler"):
+            continue
+        if entry.name == "sources" and entry.is_dir():  # read-only snapshots named by their sha256
+            for f in entry.iterdir():
+                digest = hashlib.sha256(f.read_bytes()).hexdigest()
+                (good if f.name.split(".")[0] == digest else other).append(f)
             continue
         if entry.name == "loudness" and entry.is_dir():  # one JSON measurement per master
             for f in entry.iterdir():

@@ -287,18 +287,99 @@ def try_times(folder: Path, raw: bytes) -> str:
             for zone in ("Pacific/Kiritimati", "Etc/GMT+12", "Asia/Hong_Kong"):
                 local(value or None, ZoneInfo(zone))
     return outcome
+# overrides: a channel of every kind, keys from every option and override schema, hostile values
+OVERRIDE_CONFIG: dict[str, dict[str, Any]] = {
+    "web": {"kind": "website", "target": "www", "public_url": "https://www.example.gov.hk/v/"},
+    "app": {"kind": "app-feed", "target": "feed", "public_url": "https://app.example.gov.hk/f/"},
+    "yt": {"kind": "youtube", "credentials": "secrets/yt.json"},
+    "wx": {"kind": "wechat", "appid": "wx0123456789abcdef", "secret_env": "PUBLISHER_TEST_WX"},
+    "hall": {"kind": "signage", "target": "screens", "sites": ["hall"]},
+}
+OVERRIDE_KINDS = {name: kinds()[block["kind"]] for name, block in OVERRIDE_CONFIG.items()}
+OVERRIDE_KEYS = sorted({f for cls in kinds().values() for f in (*cls.Options.model_fields,
+                                                                 *cls.Overrides.model_fields)})
+override_values = st.one_of(
+    st.sampled_from(["public", "unlisted", "private", "PLpublisher", "22", "true", "false", "NO", "1e3",
+                     "09:00-18:00", "22:00-06:00", "24:00-25:00", "09:00-09:00", "9-5", "00:00-23:59",
+                     "领事保护" * 9, "入境\x1b[31m事务处", "\u202e", "https://evil.example/", "/etc/passwd"]),
+    text, junk)
+WINDOWS = ["09:00-18:00", "22:00-06:00", "24:00-25:00", "09:00-09:00", "9-5", "00:00-23:59", " 07:30-08:00 "]
+plausible_overrides = st.fixed_dictionaries({}, optional={  # the right keys for each kind, some bad values
+    "yt": st.fixed_dictionaries({}, optional={
+        "privacy": st.sampled_from(["public", "unlisted", "private", "Public", ""]),
+        "playlist": st.sampled_from(["PLpublisher", "PL-x_1", "../x", "x" * 99]),
+        "category_id": st.sampled_from(["22", "27", "abc", "٣"]),
+        "made_for_kids": st.sampled_from(["true", "false", "yes", "NO", "maybe"])}),
+    "wx": st.fixed_dictionaries({}, optional={k: text for k in ("title", "author", "digest")}),
+    "hall": st.fixed_dictionaries({}, optional={"window": st.sampled_from(WINDOWS) | text}),
+    "web": st.just({}), "app": st.just({})})
+override_blocks = plausible_overrides | st.dictionaries(
+    st.sampled_from(sorted(OVERRIDE_CONFIG)) | scalar,
+    st.dictionaries(st.sampled_from(OVERRIDE_KEYS) | scalar, override_values, max_size=4) | junk, max_size=3)
+override_manifests = document({**VALUES, "overrides": override_blocks}, VALID, KEYS,
+                              {"overrides": override_blocks, "timezone": zones.map(str),
+                               "signage": TYPED["signage"]})
+# a valid manifest with plausible overrides, so that `check` gets past them to the captions
+plausible_manifests = plausible_overrides.map(
+    lambda o: yaml.safe_dump({**VALID, "overrides": o}, allow_unicode=True).encode())
+
+# caption files: SRT or WebVTT built from hostile text, timings good and bad, any line endings
+CUE_TEXT = ["\\n", "\\N", "\\h", "{\\fs300\\c&H0000FF&}BIG", "{\\an8}", "{", "}", "\\", "<script>x</script>",
+            "a < b & c", "<i>", "</i>", "<b>b</b>", "<U>u</U>", "<c.red>c</c>", "<v Bob>", "<00:00:01.000>",
+            "&amp;", "&lt;", "&nbsp;", "&#x1F600;", "&bogus;", "-->", "->", "00:00:01,000 --> x", "NOTE",
+            "WEBVTT", "\u2028", "\u200b", "\u2060", "\t", "\x00", "\x1b[31m", "字幕", " ", "1", "%{pts}",
+            "[0:v]drawtext=text='x'", ",subtitles=/etc/passwd"]
+
+
+def _srt_time(ms: int) -> str:
+    return f"00:00:{ms // 1000:02d},{ms % 1000:03d}"
+
+
+timing_texts = st.one_of(
+    st.tuples(st.integers(0, 5000), st.integers(0, 5000)).map(
+        lambda t: f"{_srt_time(t[0])} --> {_srt_time(t[1])}"),
+    st.sampled_from(["00:00:02.5 -> 4.8", "00:00:01.000 --> 00:00:02.000 align:start line:0 x:y",
+                     "1:2:3 --> 4:5:6", "00:00:00,000-->00:00:01,000", "99:99:99,999 --> 00:00:00,000",
+                     "00:00:01.000 --> ", "9" * 5000 + ":00:00,000 --> 00:00:01,000"]),
+    text)
+cue_lines = st.lists(st.lists(st.sampled_from(CUE_TEXT) | st.text(max_size=12), max_size=4).map("".join),
+                     min_size=0, max_size=3)
+cue_blocks = st.lists(st.tuples(st.sampled_from(["", "1", "7", "name"]), timing_texts, cue_lines), max_size=5)
+# files that pass the checks, so that what is written from them is checked too
+printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=12)
+good_lines = st.lists(st.lists(st.sampled_from([t for t in CUE_TEXT if "-->" not in t and "\\x" not in t
+                                                and t not in ("\t", " ", "NOTE", "WEBVTT")]) | printable,
+                               min_size=1, max_size=4).map("".join).filter(lambda t: bool(t.strip())),
+                      min_size=1, max_size=3)
+good_blocks = st.lists(
+    st.tuples(st.sampled_from(["", "1"]), st.integers(0, 5000), st.integers(1, 900), good_lines).map(
+        lambda b: (b[0], f"{_srt_time(b[1])} --> {_srt_time(b[1] + b[2])}", b[3])), min_size=1, max_size=5)
+
+
+@st.composite
+def caption_files(draw: Any) -> bytes:
+    vtt = draw(st.booleans())
+    out = ["WEBVTT" + draw(st.sampled_from(["", " - title", "X"])), ""] if vtt else []
+    for number, timing, lines in draw(good_blocks if draw(st.booleans()) else cue_blocks):
+        out += [number, timing, *lines, ""] if number else [timing, *lines, ""]
+    text = draw(st.sampled_from(["\n", "\r\n", "\r"])).join(out)
+    if draw(st.integers(0, 9)) == 0:
+        text = draw(st.text(max_size=200))
+    return text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "utf-16", "gb18030"])),
+                       errors="replace")
 
 
 # --- one example each -----------------------------------------------------------------------
 
 
 def try_manifest(folder: Path, raw: bytes) -> str:
-    """Load ``raw`` as a manifest in ``folder``: "accepted" or "refused"; anything else fails."""
+    """Load ``raw`` as a manifest in ``folder`` (its overrides checked against a config with a
+    channel of every kind): "accepted" or "refused"; anything else fails."""
     path = folder / "release.yaml"
     path.write_bytes(raw)
     with no_network() as attempts:
         try:
-            load_release(path)
+            load_release(path, channels=OVERRIDE_KINDS, zone="Asia/Hong_Kong")
             outcome = "accepted"
         except InputError as exc:
             assert str(exc).strip(), "an InputError without a message"
@@ -322,10 +403,72 @@ def try_config(folder: Path, raw: bytes) -> str:
     return outcome
 
 
+def _merged(cue: Any) -> list[Any]:
+    """A cue's tokens with adjacent text joined and blank lines dropped, for comparing."""
+    from publisher.cues import Tag
+
+    lines: list[list[Any]] = [[]]
+    for token in cue.tokens:
+        parts = token.split("\n") if isinstance(token, str) else [token]
+        for k, part in enumerate(parts):
+            if k:
+                lines.append([])
+            if isinstance(part, Tag) or part:
+                if isinstance(part, str) and lines[-1] and isinstance(lines[-1][-1], str):
+                    lines[-1][-1] += part
+                else:
+                    lines[-1].append(part)
+    kept = [line for line in lines if any(isinstance(t, Tag) or t.strip() for t in line)]
+    return [t for i, line in enumerate(kept) for t in ([*(["\n"] if i else []), *line])]
+
+
+def check_ass_text(text: str) -> None:
+    """Nothing in an ASS event text we wrote is markup to libass but our own style toggles."""
+    from publisher.cues import WORD_JOINER
+
+    ours = {"{\\i1}", "{\\i0}", "{\\b1}", "{\\b0}", "{\\u1}", "{\\u0}"}
+    i = 0
+    while i < len(text):
+        if text[i] == "{":
+            end = text.index("}", i) + 1
+            assert text[i:end] in ours, f"an override block from the caption text: {text!r}"
+            i = end
+        elif text[i] == "\\":
+            assert text[i + 1:i + 2] in (WORD_JOINER, "{", "}", "N"), f"an ASS escape from the text: {text!r}"
+            i += 2
+        else:
+            assert text[i] not in "\n\r", f"a raw line break: {text!r}"
+            i += 1
+
+
+def try_caption(folder: Path, raw: bytes) -> str:
+    """Check a caption file; when accepted, its WebVTT must read back as the same cues, and its
+    ASS text must hold no markup from the author. "accepted" or "refused"; anything else fails."""
+    from publisher.captions import check_captions, load_captions
+    from publisher.cues import parse, to_ass_text, to_webvtt
+
+    path = folder / "captions.srt"
+    path.write_bytes(raw)
+    with no_network() as attempts:
+        problems = check_captions(path, field="captions.en", duration=6.0)
+        assert all(p.file == str(path) and p.message and p.fix for p in problems), problems
+        if problems:
+            return "refused"
+        cues = load_captions(path)
+        again = parse(to_webvtt(cues))
+        assert again is not None and not again.problems, (to_webvtt(cues), again)
+        read_back = [(c.start, c.end, _merged(c)) for c in again.cues]
+        assert read_back == [(c.start, c.end, _merged(c)) for c in cues]
+        for cue in cues:
+            check_ass_text(to_ass_text(cue))
+    assert not attempts
+    return "accepted"
+
+
 LAST_CHECK_OUTPUT: list[str] = []  # what the last try_check printed, for failure messages
 
 
-def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
+def try_check(root: Path, manifest: bytes, config: bytes | None, env: dict[str, str] | None = None) -> str:
     """`publisher check` in-process: exit 0, or exit 2 with a clean message; no network, no state."""
     from typer.testing import CliRunner
 
@@ -343,8 +486,9 @@ def try_check(root: Path, manifest: bytes, config: bytes | None) -> str:
     state = root / "state"
     shutil.rmtree(state, ignore_errors=True)
     with no_network() as attempts:
+        env = {"PUBLISHER_CONFIG": str(cfg), "PUBLISHER_HOME": str(state), **(env or {})}
         result = CliRunner().invoke(app, ["check", str(folder / "release.yaml")], catch_exceptions=True,
-                                    env={"PUBLISHER_CONFIG": str(cfg), "PUBLISHER_HOME": str(state)})
+                                    env=env)
     assert not attempts, f"check touched the network: {attempts}"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"check raised {type(result.exception).__name__}: {result.exception}\n"
@@ -384,6 +528,18 @@ def test_generated_configs_never_crash(stub_folder: Path, raw: bytes) -> None:
     try_config(stub_folder.parent, raw)
 
 
+@FUZZ
+@given(raw=override_manifests)
+def test_generated_overrides_never_crash(stub_folder: Path, raw: bytes) -> None:
+    try_manifest(stub_folder, raw)
+
+
+@FUZZ
+@given(raw=caption_files())
+def test_generated_caption_files_never_crash_and_stay_text(stub_folder: Path, raw: bytes) -> None:
+    try_caption(stub_folder, raw)
+
+
 @pytest.fixture(scope="module")
 def check_root(tmp_path_factory: pytest.TempPathFactory, master_file: Path) -> Path:
     root = tmp_path_factory.mktemp("hostile-check")
@@ -413,6 +569,28 @@ def test_generated_times_and_rules_through_check_cli(check_root: Path, manifest:
 @given(value=st.datetimes(timezones=st.just(UTC)), zone=st.timezone_keys())
 def test_any_stored_time_shows_in_any_zone(value: datetime, zone: str) -> None:
     assert local(value, ZoneInfo(zone))
+OVERRIDE_CONFIG_YAML = yaml.safe_dump({"channels": OVERRIDE_CONFIG}).encode()
+
+
+@settings(FUZZ, max_examples=15)
+@given(manifest=override_manifests | plausible_manifests, caption=st.none() | caption_files())
+def test_generated_overrides_and_captions_through_check_cli(check_root: Path, manifest: bytes,
+                                                            caption: bytes | None) -> None:
+    try_check_with(check_root, manifest, caption)
+
+
+def try_check_with(root: Path, manifest: bytes, caption: bytes | None) -> str:
+    """`publisher check` with a channel of every kind, and ``caption`` as the English captions."""
+    en = root / "release" / "subs" / "en.srt"
+    en.write_bytes(caption if caption is not None else SRT.encode())
+    secret = root / "secrets" / "yt.json"  # credentials that exist, so that check can pass
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text('{"client_id": "x", "client_secret": "y", "refresh_token": "z"}', encoding="utf-8")
+    secret.chmod(0o600)
+    try:
+        return try_check(root, manifest, OVERRIDE_CONFIG_YAML, env={"PUBLISHER_TEST_WX": "wx-secret"})
+    finally:
+        en.write_text(SRT, encoding="utf-8")
 
 
 def test_valid_manifest_is_accepted(stub_folder: Path) -> None:
@@ -572,6 +750,8 @@ RAW_CATALOGUE: list[tuple[str, str, str]] = [
     ("not-utf8", "id: caf\xe9\n", "not UTF-8"),
     ("not-a-mapping", "- just\n- a list\n", "must be a mapping"),
     ("syntax-error", "id: [unclosed\nmaster: x\n", "not valid YAML"),
+    ("escape-out-of-range", 'id: x\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: "\\U00aaaaaa"}\n',
+     "not valid YAML"),
     ("huge-number-id", "id: " + "9" * 5000 + "\nmaster: master.mp4\nlanguages: [en]\ntitle: {en: x}\n", "id"),
 ]
 

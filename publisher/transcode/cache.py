@@ -30,7 +30,7 @@ TMP_PREFIX = ".tmp-"
 LOCK = ".lock"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +86,7 @@ class Cache:
                 pid = int(entry.name[len(TMP_PREFIX):].split("-")[0])
             except ValueError:
                 continue
-            if pid != os.getpid() and not _alive(pid):
+            if pid != os.getpid() and not alive(pid):
                 shutil.rmtree(entry, ignore_errors=True)
 
     @contextmanager

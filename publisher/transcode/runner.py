@@ -11,6 +11,7 @@ from pathlib import Path
 import pysubs2
 
 from publisher.captions import check_captions, load_captions, to_webvtt
+from publisher.cues import to_ass_text
 from publisher.errors import InputError, TranscodeError
 from publisher.models import FileInfo, MasterInfo, Problem, Release, Rendition, RenditionRequest
 from publisher.transcode import ffmpeg as ff
@@ -37,9 +38,10 @@ Progress = Callable[[float, str], None]
 
 
 def write_burn_file(spec: VideoSpec, source: Path, target: Path) -> None:
-    """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, outlined."""
-    subs = load_captions(source)
+    """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, outlined.
+    Cue text is escaped for libass (``publisher.cues``): what the author wrote is what is drawn."""
     w, h = spec.width, spec.height
+    subs = pysubs2.SSAFile()
     subs.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0",
                       "ScaledBorderAndShadow": "yes"})
     subs.styles = {"Default": pysubs2.SSAStyle(
@@ -48,9 +50,9 @@ def write_burn_file(spec: VideoSpec, source: Path, target: Path) -> None:
         outline=max(1.0, round(h * spec.burn_outline, 1)), shadow=0, borderstyle=1,
         alignment=pysubs2.Alignment.BOTTOM_CENTER,
         marginl=round(w * 0.05), marginr=round(w * 0.05), marginv=round(h * 0.06))}
-    for event in subs:
-        event.style = "Default"
-    subs.save(str(target), format_="ass")
+    subs.events = [pysubs2.SSAEvent(start=cue.start, end=cue.end, style="Default", text=to_ass_text(cue))
+                   for cue in load_captions(source)]
+    subs.save(str(target), format_="ass", encoding="utf-8")
 
 
 class Transcoder:

@@ -35,6 +35,7 @@ from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
+AWAITING = "awaiting approval"
 ACTIVE: tuple[State, ...] = ("pending", "scheduled", "processing", "live", "deferred", "failed")
 ALIVE_POLLS = 3  # a `publisher run` is alive when it looked at the store within this many polls
 
@@ -144,13 +145,17 @@ class Orchestrator:
         return out
 
     # --- release ---------------------------------------------------------------------------------
+    @property
+    def actor(self) -> str:
+        """The person this run acts for (the console login, or the Unix user on the CLI)."""
+        return self.store.actor
+
     def admit(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> Prepared:
-        """Check the release on snapshots of its files, and their hashes against the approval.
-        A refused release leaves no snapshot behind."""
+        """Check the release on snapshots of its files. A refused release leaves no snapshot behind."""
         snapshots = self.snapshots()
         try:
             prep = self.prepare(manifest, only, now=now, snapshots=snapshots)
-            self.check_approval(prep)
+            self.refuse_changed_since_approval(prep)
         except InputError:
             snapshots.discard_new()
             raise
@@ -158,7 +163,13 @@ class Orchestrator:
 
     def release(self, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> RunResult:
         prep = self.admit(manifest, only, now=now)
+        if self.approval_gap(prep):
+            return self.submit(prep)
         pause_point("checked")
+        return self.launch(prep)
+
+    def launch(self, prep: Prepared) -> RunResult:
+        """Record and run a prepared release (approval, where required, already checked)."""
         with self.lock(prep.release.id):
             changed = self.record(prep)
             result = self.run(prep.release, prep.master, prep.channels)
@@ -166,9 +177,10 @@ class Orchestrator:
         result.warnings = prep.warnings + self.unattended(prep.release, prep.channels)
         return result
 
-    def record(self, prep: Prepared) -> list[str]:
+    def record(self, prep: Prepared, event: tuple[str, str] | None = None) -> list[str]:
         """Record the release (the caller holds its lock). A re-run refuses a changed master and
-        returns what changed since the last run; those edits then go to every channel."""
+        returns what changed since the last run; those edits then go to every channel.
+        ``event`` is the (action, message) to log instead of the release's own."""
         rid = prep.release.id
         try:
             old, master = self.store.get_release(rid), self.store.get_master(rid)
@@ -186,8 +198,8 @@ class Orchestrator:
                     self.store.save_journal(rid, pub.channel, {**pub.journal, CONTENT: sent})
         self.store.save_release(prep.release, prep.master, prep.hashes)
         changed = f"; changed: {', '.join(edits)}" if edits else ""
-        self.store.add_event(rid, "release", f"release of {prep.master.sha256[:12]} to "
-                             f"{', '.join(prep.channels)}{changed}")
+        self.store.add_event(rid, *(event or ("release", f"release of {prep.master.sha256[:12]} to "
+                                                      f"{', '.join(prep.channels)}{changed}")))
         return edits
 
     def unattended(self, release: Release, channels: dict[str, Channel]) -> list[str]:
@@ -202,25 +214,65 @@ class Orchestrator:
         return [f"no `publisher run` service is alive ({seen}): {', '.join(waiting)} will not go live at "
                 "publish_at until one runs; start it (see the README, \"The service\")"]
 
-    def check_approval(self, prep: Prepared) -> None:
+    def approval_gap(self, prep: Prepared) -> str:
+        """Why this content may not run yet: "" when it may (no approval needed, or approved
+        for exactly these hashes by someone other than the person releasing it)."""
         if not self.config.settings.require_approval:
-            return
+            return ""
         approval = self.store.approval(prep.release.id)
         if approval is None:
-            raise InputError(Problem(str(prep.release.manifest_path), "", "this release is not approved",
-                                     f"run `publisher approve {prep.release.manifest_path}` first"))
+            return "it is not approved yet"
         who, at, hashes = approval
-        changed = sorted(k for k in set(hashes) | set(prep.hashes) if hashes.get(k) != prep.hashes.get(k))
+        changed = _changed(hashes, prep.hashes)
+        if changed:
+            return f"{', '.join(changed)} changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC"
+        if self.actor and who == self.actor:
+            return f"{who} approved it, so another person must release it (four eyes)"
+        return ""
+
+    def submit(self, prep: Prepared) -> RunResult:
+        """Record the release as pending, awaiting approval, with its content hashes; send nothing."""
+        rid = prep.release.id
+        reason = self.approval_gap(prep)
+        with self.lock(rid):
+            self.record(prep, ("submit", f"{AWAITING}: {reason}; content " + ", ".join(
+                f"{k} {v[:12]}" for k, v in sorted(prep.hashes.items()))))
+            result = RunResult(rid, warnings=list(prep.warnings))
+            for name, ch in prep.channels.items():
+                pub = self.store.ensure_publication(rid, name, ch.kind, prep.release.publish_at)
+                if pub.state in ("pending", "failed", "deferred", "cancelled"):
+                    pub = self.store.update_publication(rid, name, state="pending", note=AWAITING,
+                                                        error="", retry_at=None)
+                result.results.append(ChannelResult.of(pub))
+        who = f"an approver other than {self.actor}" if self.actor else "an approver"
+        result.warnings.append(f"{rid} is recorded and {AWAITING} ({reason}); nothing was sent. "
+                               f"{who} runs `publisher approve {prep.release.manifest_path}`, "
+                               "and it is released then")
+        return result
+
+    def refuse_changed_since_approval(self, prep: Prepared) -> None:
+        """Content approved, then changed: bad input naming each changed file, nothing recorded."""
+        approval = self.store.approval(prep.release.id) if self.config.settings.require_approval else None
+        if approval is None or not _changed(approval[2], prep.hashes):
+            return
+        who, at, hashes = approval
         files = {"manifest": prep.release.manifest_path, "master": prep.release.master,
                  "thumbnail": prep.release.thumbnail,
                  **{f"captions.{lang}": p for lang, p in prep.release.captions.items()}}
-        if changed:
-            raise InputError([Problem(
-                str(files.get(key) or prep.release.manifest_path), key,
-                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC (sha256 "
-                f"{(hashes.get(key) or '-')[:12]}… approved, {(prep.hashes.get(key) or '-')[:12]}… now)",
-                "have the new content approved with `publisher approve`, or put back the approved file")
-                for key in changed])
+        raise InputError([Problem(
+            str(files.get(key) or prep.release.manifest_path), key,
+            f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC (sha256 "
+            f"{(hashes.get(key) or '-')[:12]}… approved, {(prep.hashes.get(key) or '-')[:12]}… now)",
+            "have the new content approved with `publisher approve`, or put back the approved file")
+            for key in _changed(hashes, prep.hashes)])
+
+    def check_approval(self, prep: Prepared) -> None:
+        self.refuse_changed_since_approval(prep)
+        gap = self.approval_gap(prep)
+        if gap:
+            raise InputError(Problem(str(prep.release.manifest_path), "", f"not approved: {gap}",
+                                     "have this content approved with `publisher approve` by "
+                                     "someone other than the person who runs it"))
 
     def run(self, release: Release, master: MasterInfo, channels: dict[str, Channel],
             *, force: bool = False) -> RunResult:
@@ -393,3 +445,8 @@ class Orchestrator:
         except Busy:
             raise InputError(f"another publisher process is working on {release_id}; "
                              "wait for it to finish") from None
+
+
+def _changed(approved: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The content keys whose hash differs from the approved one."""
+    return sorted(k for k in set(approved) | set(now) if approved.get(k) != now.get(k))

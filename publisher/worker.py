@@ -20,7 +20,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from publisher.checks import build_channels
+from publisher.checks import Prepared, build_channels
 from publisher.config import SiteConfig
 from publisher.context import Context
 from publisher.locks import RedisLocks
@@ -70,6 +70,13 @@ def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None, *
             now: bool = False) -> RunResult:
     """Check and record the release, then send one message per channel with work to do."""
     prep = orch.admit(manifest, only, now=now)
+    if orch.approval_gap(prep):
+        return orch.submit(prep)
+    return enqueue_prepared(orch, prep)
+
+
+def enqueue_prepared(orch: Orchestrator, prep: Prepared) -> RunResult:
+    """Record a prepared (and, where required, approved) release and send its steps."""
     result = RunResult(prep.release.id, warnings=prep.warnings + orch.unattended(prep.release, prep.channels))
     with orch.lock(prep.release.id):
         result.changes = orch.record(prep)

@@ -70,13 +70,14 @@ def test_four_eyes_submit_then_approve_by_another_person_runs_the_release(
     events = store.events(rid)
     assert ("submit", "alice") in [(e.action, e.actor) for e in events]
     assert any(e.action == "approve" and e.actor == "bob" and "Chan Tai Man" in e.message for e in events)
-    # changed content is submitted again, and sends nothing until it is approved
+    # content changed after its approval is refused, naming the file; nothing is sent
     caption = proj.manifest_path.parent / "subs" / "en.srt"
     caption.write_text(caption.read_text(encoding="utf-8").replace("Travel safely.", "Travel safe!"),
                        encoding="utf-8")
     monkeypatch.setenv("LOGNAME", "alice")
     changed = cli(proj, "release", proj.manifest_path)
-    assert changed.exit_code == 0, changed.output
+    assert changed.exit_code == 2, changed.output
+    assert "subs/en.srt" in changed.output
     assert "captions.en" in changed.output and "bob" in changed.output
     assert "captions.zh-Hant" not in changed.output
     # the approver may not release what they approved themselves

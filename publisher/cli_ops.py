@@ -300,5 +300,5 @@ def approve(ctx: typer.Context, manifest: Manifest,
 
                 result = enqueue_prepared(orch, a.prep)
             else:
-                result = orch.launch(a.prep)
+                result = orch.launch(a.prep, on_approval=True)
         _finish(result)

@@ -168,10 +168,13 @@ class Orchestrator:
         pause_point("checked")
         return self.launch(prep)
 
-    def launch(self, prep: Prepared) -> RunResult:
-        """Record and run a prepared release (approval, where required, already checked)."""
+    def launch(self, prep: Prepared, *, on_approval: bool = False) -> RunResult:
+        """Record and run a prepared release (approval, where required, already checked).
+        ``on_approval``: the approver's approval starts it; that makes the approver no submitter."""
+        event = ("launch", f"released on approval by {self.actor or 'an approver'}: "
+                 f"{prep.master.sha256[:12]} to {', '.join(prep.channels)}") if on_approval else None
         with self.lock(prep.release.id):
-            changed = self.record(prep)
+            changed = self.record(prep, event)
             result = self.run(prep.release, prep.master, prep.channels)
         result.changes = changed
         result.warnings = prep.warnings + self.unattended(prep.release, prep.channels)

@@ -83,7 +83,7 @@ def test_four_eyes_submit_then_approve_by_another_person_runs_the_release(
     # the approver may not release what they approved themselves
     monkeypatch.setenv("LOGNAME", "bob")
     again = cli(proj, "approve", proj.manifest_path)
-    assert again.exit_code == 0 and "changed" in again.stdout
+    assert again.exit_code == 0 and "changed" in again.stdout, again.output
     assert "another person" in cli(proj, "release", proj.manifest_path).output
     monkeypatch.setenv("LOGNAME", "carol")
     assert cli(proj, "release", proj.manifest_path).exit_code == 0

@@ -98,12 +98,15 @@ def is_red(color: tuple[float, float, float]) -> bool:
 # --- approval binds to bytes ------------------------------------------------------------------------
 @pytest.mark.parametrize("which", ["master", "captions.en", "thumbnail"])
 def test_file_replaced_after_approval_is_refused(project: Callable[[], Project], cli: Any,
-                                                 swapped: dict[str, bytes], which: str) -> None:
+                                                 swapped: dict[str, bytes], which: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     proj = project()
     target = website(proj)
     proj.settings["require_approval"] = True
     proj.write()
-    assert cli(proj, "approve", proj.manifest_path, "--by", "approver").exit_code == 0
+    monkeypatch.setenv("LOGNAME", "approver")  # four eyes: one person approves, another releases
+    assert cli(proj, "approve", proj.manifest_path).exit_code == 0
+    monkeypatch.setenv("LOGNAME", "publisher")
     path = source_file(proj, which)
     approved = path.read_bytes()
     path.write_bytes(swapped[which])  # new bytes, same path

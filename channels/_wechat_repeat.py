@@ -1,6 +1,6 @@
 """Repeat runs for the ``wechat`` adapter: a new article per occurrence, from the same materials.
 
-``job.extra["repeat"]`` (the occurrence, ISO UTC) on a live article starts a re-post: the journal's
+``job.options.repeat`` (an occurrence of a repeat rule) on a live article starts a re-post: the journal's
 ``repeat`` = ``{"at": occurrence, "posting": true}`` is written first, then the adapter's usual
 steps build a new draft from the materials already uploaded (never uploaded again), submit it and
 wait for it. While that runs the previous article stays the journal's ``article`` (it is what is
@@ -22,11 +22,11 @@ def _newer(occurrence: str, than: str | None) -> bool:
 
 
 def begin(job: Job) -> bool:
-    """Take up ``job.extra["repeat"]`` if it is new and an article is live. True while a re-post
+    """Take up ``job.options.repeat`` if it is new and an article is live. True while a re-post
     (this one or an earlier unfinished one) is on its way."""
     j = job.journal
     rep: dict[str, Any] = j.get("repeat") or {}
-    occurrence = job.extra.get("repeat")
+    occurrence = job.options.repeat.at.isoformat() if job.options.repeat else ""
     if occurrence and j.get("article") and _newer(str(occurrence), rep.get("at")):
         rep = {"at": str(occurrence), "posting": True}
         j.put("repeat", rep)

@@ -33,7 +33,7 @@ with the default-language title and description and ``data`` = {release, feed_ur
 of every language's title)}. At most once: a send interrupted mid-way is not repeated; a refused
 push leaves the item live and says so in the outcome's note.
 
-A repeat run (``job.extra["repeat"]``, the occurrence in ISO UTC) re-posts the live item once per
+A repeat run (``job.options.repeat``, the occurrence) re-posts the live item once per
 occurrence: same ``id``, ``date_modified`` = the occurrence, moved to the top of the feed (items
 are ordered by ``date_modified``, else ``date_published``), and the push goes out again (at most
 once per occurrence, ``data.repeat`` = the occurrence). The journal's ``repeat`` key remembers
@@ -228,12 +228,12 @@ class AppFeed(Channel):
         with self._target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
             live = folder.is_live(files)
-            if live and job.extra.get("repair"):
+            if live and job.options.repair:
                 folder.repair(files)  # what is missing or differs is sent again
             if not live:
                 folder.stage(files)
                 if embargoed:
-                    return self._outcome(job, "scheduled", "media staged; the item appears at publish_at")
+                    return self._outcome(job, State.SCHEDULED, "media staged; the item appears at publish_at")
                 folder.go_live()
             else:
                 folder.publish_modes()
@@ -241,15 +241,15 @@ class AppFeed(Channel):
             self._repeat(job)
             self._put_item(t, job)
         note = self._push(job)
-        occurrence = job.extra.get("repeat")
+        occurrence = job.options.repeat.at.isoformat() if job.options.repeat else ""
         if occurrence and occurrence == job.journal.get("repeat"):  # also completes an unsent push
             note = "; ".join(n for n in (f"re-posted for {occurrence}", self._push(job, "repeat_push")) if n)
-        return self._outcome(job, "live", note)
+        return self._outcome(job, State.LIVE, note)
 
     @staticmethod
     def _repeat(job: Job) -> None:
         """Take up a new repeat occurrence (journalled before the feed changes)."""
-        occurrence = str(job.extra.get("repeat") or "")
+        occurrence = job.options.repeat.at.isoformat() if job.options.repeat else ""
         done = job.journal.get("repeat")
         if not occurrence or (done and datetime.fromisoformat(occurrence) <= datetime.fromisoformat(done)):
             return
@@ -305,14 +305,14 @@ class AppFeed(Channel):
             if live is None:
                 if job.journal.get("staging"):
                     folder.stage(files)
-                    return self._outcome(job, "scheduled", "staged copy updated")
+                    return self._outcome(job, State.SCHEDULED, "staged copy updated")
                 raise NotFound(f"{job.release.id} is not in {self.opts.public_url}{FEED}; publish it first",
                                channel=self.name)
             extras = [f for f in files if f.name.startswith("captions/") or f.name == "poster.jpg"]
             kept = {n: s for n, s in live.items() if not n.startswith("captions/") and n != "poster.jpg"}
             folder.replace([f for f in extras if live.get(f.name) != f.sha256], kept | sums_of(extras))
             self._put_item(t, job)
-        return self._outcome(job, "live")
+        return self._outcome(job, State.LIVE)
 
     def withdraw(self, job: Job) -> Outcome:
         """The item leaves the feed first, then the media folder goes."""
@@ -338,8 +338,8 @@ class AppFeed(Channel):
         if item is None:
             known = job.publication.state if job.publication is not None else "pending"
             gone = ["the item is missing from the feed"] if known == "live" else []
-            state: State = "withdrawn" if known in ("live", "withdrawn") else "pending"
-            state = "scheduled" if staged else state
+            state = State.WITHDRAWN if known in (State.LIVE, State.WITHDRAWN) else State.PENDING
+            state = State.SCHEDULED if staged else state
             return RemoteStatus(state=state, remote_id=rid, url=url, drift=gone)
         if sums is None:
             drift = ["the item is in the feed but its media folder is missing"]

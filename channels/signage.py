@@ -8,8 +8,8 @@ removing writes playlists, then sums, then deletes media. Each file is written u
 name and renamed. Items whose ``end`` has passed drop out whenever a site is written, and
 ``prune`` does it for every site (the scheduler calls it).
 
-A repeat run (``job.extra["repeat"]``, once per occurrence) re-shows the release: with a window
-(``job.extra["window"]``, today's start/end in UTC) every site's item gets that start and end;
+A repeat run (``job.options.repeat``, once per occurrence) re-shows the release: with a window
+(the occurrence's ``window``, today's start/end) every site's item gets that start and end;
 without one, an item that has ended (``signage.end`` or an earlier window) comes back from the
 occurrence for as long as it was shown before. These times replace ``signage.start``/``end``
 (the rule's ``until`` ends the repeats) and the journal's ``shown`` keeps them for later
@@ -43,7 +43,15 @@ from channels.targets import (
 )
 from publisher.contract import Channel, ChannelOptions, ChannelOverrides, Job, register
 from publisher.errors import NotFound, Rejected, Transient
-from publisher.models import Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest, RepeatSpec
+from publisher.models import (
+    Outcome,
+    Problem,
+    Release,
+    RemoteStatus,
+    Rendition,
+    RenditionRequest,
+    RepeatSpec,
+)
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MEDIA_NAME = re.compile(r"^[a-z0-9-]{3,64}\.mp4$")
@@ -186,13 +194,12 @@ class Signage(Channel):
 
     def _repeat(self, job: Job, r: Rendition) -> None:
         """Take up a new repeat occurrence: journal the times to show it (before any change)."""
-        j, occurrence = job.journal, job.extra.get("repeat")
-        if not occurrence or (j.get("repeat") and datetime.fromisoformat(occurrence)
-                              <= datetime.fromisoformat(j.get("repeat"))):
+        j, repeat = job.journal, job.options.repeat
+        if repeat is None or (j.get("repeat") and repeat.at <= datetime.fromisoformat(j.get("repeat"))):
             return
-        window = job.extra.get("window")
-        if window:
-            j.put("shown", {"start": window["start"], "end": window["end"]})
+        occurrence = repeat.at.isoformat()
+        if repeat.window:
+            j.put("shown", {"start": repeat.window[0].isoformat(), "end": repeat.window[1].isoformat()})
         else:
             before = self._item(job, r)
             if before["end"] and _ended(before, job.now()):
@@ -263,7 +270,7 @@ class Signage(Channel):
                            "or leave this channel out")
         sites = self._sites(job.release)
         with self._writing() as t:
-            if job.extra.get("repair"):
+            if job.options.repair:
                 self._forget_damaged(t, job, sites, item)
             todo = [s for s in sites if (j.get("live") or {}).get(s) != item]
             staged: dict[str, str] = dict(j.get("staged") or {})

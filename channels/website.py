@@ -210,7 +210,7 @@ class Website(Channel):
     def publish(self, job: Job) -> Outcome:
         at = job.release.publish_at
         embargoed = job.stage_only or (at is not None and job.now() < at)  # never early, whatever the caller
-        repair = bool(job.extra.get("repair"))
+        repair = job.options.repair
         with self._target() as t:
             files = self.files(job, t)
             folder = ReleaseFolder(t, job.release.id, job.journal)
@@ -224,7 +224,7 @@ class Website(Channel):
                 if repair or not job.journal.get("indexed"):
                     self.write_site_index(t)
                     job.journal.put("indexed", True)
-                return self._outcome(job, "live", f"sent again: {', '.join(sent)}" if sent else "")
+                return self._outcome(job, State.LIVE, f"sent again: {', '.join(sent)}" if sent else "")
             live = folder.public_sums()
             if live and not embargoed and not repair and \
                     {n: d for n, d in live.items() if is_media(n)} == {f.name: f.sha256 for f in files
@@ -232,12 +232,12 @@ class Website(Channel):
                 return self._update(t, job)  # same media, new texts: swap pages, send no video again
             folder.stage(files)
             if embargoed:
-                return self._outcome(job, "scheduled", "staged; goes live at publish_at")
+                return self._outcome(job, State.SCHEDULED, "staged; goes live at publish_at")
             job.journal.put("indexed", False)
             folder.go_live()
             self.write_site_index(t)
             job.journal.put("indexed", True)
-        return self._outcome(job, "live")
+        return self._outcome(job, State.LIVE)
 
     def update(self, job: Job) -> Outcome:
         """Re-render pages, captions, poster and release.json; the video files stay as they are."""
@@ -252,14 +252,14 @@ class Website(Channel):
         if live is None:
             if job.journal.get("staging"):
                 folder.stage(files)
-                return self._outcome(job, "scheduled", "staged copy updated")
+                return self._outcome(job, State.SCHEDULED, "staged copy updated")
             raise NotFound(f"{self.url(job.release)} is not published; publish it first", channel=self.name)
         media = {n: s for n, s in live.items() if is_media(n)}
         changed = [f for f in meta if live.get(f.name) != f.sha256]
         folder.replace(changed, media | sums_of(meta))
         self.write_site_index(t)
         job.journal.put("indexed", True)
-        return self._outcome(job, "live", f"{len(changed)} file(s) replaced")
+        return self._outcome(job, State.LIVE, f"{len(changed)} file(s) replaced")
 
     def withdraw(self, job: Job) -> Outcome:
         """Pages first (nobody lands on a page whose video is going), then the site index, then the rest."""

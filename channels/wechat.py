@@ -24,7 +24,15 @@ from channels import _wechat_repeat as repeat
 from channels._wechat_api import WeChatAPI, WeChatOptions, WeChatOverrides
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
-from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, Rendition, RenditionRequest
+from publisher.models import (
+    ChannelPlan,
+    Outcome,
+    Problem,
+    Release,
+    RemoteStatus,
+    Rendition,
+    RenditionRequest,
+)
 
 MAX_VIDEO = 10 * 1024 * 1024
 MAX_THUMB = 64 * 1024

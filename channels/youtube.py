@@ -32,7 +32,7 @@ from channels._youtube_meta import (
 )
 from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
 from channels._youtube_upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, ChannelOptions, Job, Timeout, register
+from publisher.contract import Channel, ChannelOptions, Embargo, Job, Timeout, register
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
 
@@ -90,7 +90,7 @@ class YouTube(Channel):
     kind = "youtube"
     Options = YouTubeOptions
     Overrides = YouTubeOverrides
-    embargo = "service"
+    embargo = Embargo.SERVICE
 
     options: YouTubeOptions
 
@@ -197,7 +197,7 @@ class YouTube(Channel):
         checksum = rendition.main_sha256 or sha256_file(path)
         api = self.api(job)
         j = job.journal
-        if job.extra.get("repair") and j.get("video_id"):
+        if job.options.repair and j.get("video_id"):
             self._repair(api, job, shown)
         vid = j.get("video_id")
         if not vid:
@@ -219,7 +219,7 @@ class YouTube(Channel):
         j, vid = job.journal, str(job.journal.get("video_id"))
         items = api.call("videos.list", api.service.videos().list(part="snippet,status", id=vid)).get("items")
         if not items:
-            if not job.extra.get("reupload"):
+            if not job.options.reupload:
                 raise Rejected(f"YouTube video {vid} was deleted on YouTube; upload it again with "
                                f"`publisher repair {job.release.id} --channel {self.name} --reupload`")
             for key in ("video_id", "upload", "captions", "thumbnail", "playlist_pending", "playlist_item"):
@@ -343,7 +343,7 @@ class YouTube(Channel):
             return Outcome(state="withdrawn", note="nothing was on YouTube")
         api = self.api(job)
         try:
-            if job.extra.get("keep_private"):
+            if job.options.keep_private:
                 kids = self.presentation(job.release).made_for_kids  # update replaces the whole part
                 api.call("videos.update", api.service.videos().update(part="status", body={
                     "id": vid, "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": kids}}))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from publisher.captions import check_captions
 from publisher.config import SiteConfig
-from publisher.contract import Channel, channel_class, override_problems
+from publisher.contract import AccountState, Channel, channel_class, override_problems
 from publisher.errors import InputError
 from publisher.media import decode_check, probe_master, require_ffmpeg, sha256_file
 from publisher.models import MasterInfo, Problem, Release
@@ -64,8 +64,8 @@ def channel_classes(config: SiteConfig) -> dict[str, type[Channel]]:
     return {name: channel_class(opts.kind) for name, opts in config.options.items()}
 
 
-def build_channels(config: SiteConfig, release: Release, names: list[str],
-                   state_dir: Path) -> tuple[dict[str, Channel], list[Problem]]:
+def build_channels(config: SiteConfig, release: Release, names: list[str], state_dir: Path,
+                   accounts: AccountState | None = None) -> tuple[dict[str, Channel], list[Problem]]:
     """Adapters with their options exactly as configured. Each reads the manifest's overrides
     through its kind's override schema; a stored release whose overrides that schema no longer
     accepts is refused here, before anything is sent."""
@@ -78,7 +78,7 @@ def build_channels(config: SiteConfig, release: Release, names: list[str],
         if bad:
             problems += bad
             continue
-        channels[name] = config.channel(name, state_dir)
+        channels[name] = config.channel(name, state_dir, accounts=accounts)
     return channels, problems
 
 
@@ -99,12 +99,12 @@ def content_hashes(release: Release, master: MasterInfo,
 
 def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
             only: list[str] | None = None, past: PastCheck | None = None,
-            snapshots: Snapshots | None = None) -> Prepared:
+            snapshots: Snapshots | None = None, accounts: AccountState | None = None) -> Prepared:
     """Everything checked, nothing sent. With ``snapshots`` (``release``, ``update``), the master,
     captions and thumbnail are copied as they are hashed, and every check reads the copies; a
     refused release leaves no copy behind."""
     try:
-        return _prepare(config, manifest, state_dir, only, past, snapshots)
+        return _prepare(config, manifest, state_dir, only, past, snapshots, accounts)
     except BaseException:
         if snapshots is not None:
             snapshots.discard_new()
@@ -112,13 +112,15 @@ def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
 
 
 def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str] | None,
-             past: PastCheck | None, snapshots: Snapshots | None) -> Prepared:
+             past: PastCheck | None, snapshots: Snapshots | None,
+             accounts: AccountState | None) -> Prepared:
     require_ffmpeg()
     release = load_release(manifest, past, channels=channel_classes(config), zone=config.settings.timezone)
     problems = select_channels(config, release, only)
     if problems:
         raise InputError(problems)
-    channels, problems = build_channels(config, release, channel_names(config, release, only), state_dir)
+    channels, problems = build_channels(config, release, channel_names(config, release, only), state_dir,
+                                        accounts)
     sources = take_snapshots(release, snapshots) if snapshots is not None else {}
 
     def checked(key: str, path: Path) -> Path:

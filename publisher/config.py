@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from publisher.contract import Channel, ChannelOptions, channel_class, kinds
+from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, kinds
 from publisher.errors import InputError
 from publisher.models import Problem
 from publisher.yamlfile import load_yaml, schema_problems
@@ -67,12 +67,13 @@ class SiteConfig:
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else self.dir / p
 
-    def channel(self, name: str, state_dir: Path, options: ChannelOptions | None = None) -> Channel:
+    def channel(self, name: str, state_dir: Path, options: ChannelOptions | None = None,
+                accounts: AccountState | None = None) -> Channel:
         opts = options or self.options[name]
         cls = channel_class(opts.kind)
         folder = state_dir / "channels" / name
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return cls(name, opts, config_dir=self.dir, state_dir=folder)
+        return cls(name, opts, config_dir=self.dir, state_dir=folder, accounts=accounts)
 
 
 def scale_out_problems(path: Path, line: int | None) -> list[Problem]:

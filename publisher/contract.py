@@ -17,13 +17,15 @@ import logging
 import math
 import os
 import stat
+import time
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
@@ -94,6 +96,7 @@ def _plain_line(text: str) -> str:
 #: one line of plain text (a title, an author), for override schemas
 PlainLine = Annotated[str, AfterValidator(_plain_line)]
 OverridesT = TypeVar("OverridesT", bound=ChannelOverrides)
+T = TypeVar("T")
 
 
 def override_problems(
@@ -151,29 +154,100 @@ class Journal:
         return dict(self._data)
 
 
+class Clock(Protocol):
+    """Time as the core sees it: adapters never call ``time`` or ``datetime.now`` themselves, so a
+    test (or a replay) can run them on another clock."""
+
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class AccountState(Protocol):
+    """Small records an adapter shares with every publisher process that uses the same account
+    (a quota budget, say), kept by the core in the state store.
+
+    ``update(key, change)`` reads the record (``{}`` when new), calls ``change`` with it, stores
+    what ``change`` left in it and returns ``change``'s result, all in one transaction no other
+    process can interleave with. Keys are the adapter's own (prefix them with the kind)."""
+
+    def update(self, key: str, change: Callable[[dict[str, Any]], T]) -> T: ...
+
+
+class NoAccountState:
+    """For adapters built where nothing is sent (``check``, ``plan``): any use is a bug."""
+
+    def update(self, key: str, change: Callable[[dict[str, Any]], T]) -> T:
+        raise RuntimeError(f"account state '{key}' asked for where nothing may be sent")
+
+
+class Embargo(StrEnum):
+    """Who lifts an embargo: the core at publish_at (a quick go-live step), or the remote service
+    itself (YouTube's publishAt), so that a staged copy already counts as done."""
+
+    CORE = "core"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One run of a repeat rule: when it was due and, for a rule with a daily window, that day's
+    window (both UTC)."""
+
+    at: datetime
+    window: tuple[datetime, datetime] | None = None
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What the verb asks of this adapter call besides its plain meaning.
+
+    ``stage_only``: an embargo is pending: do the slow work, make nothing public, return
+    ``scheduled``. ``keep_private`` (withdraw): make it private where the channel can, not delete
+    it. ``repair`` (publish): check what is really there, not only the journal, and send again what
+    is missing or differs; ``reupload``: also a copy removed from the channel altogether.
+    ``repeat`` (publish): re-publish for this occurrence of a repeat rule, once per occurrence.
+    """
+
+    stage_only: bool = False
+    keep_private: bool = False
+    repair: bool = False
+    reupload: bool = False
+    repeat: Occurrence | None = None
+
+
 @dataclass
 class Job:
     """Everything one adapter call may use.
 
     ``renditions`` maps each requested profile name to its finished rendition (empty for
-    withdraw and status). ``stage_only`` is True while an embargo is pending: do the slow work,
-    make nothing public, and return state ``scheduled``. ``publication`` is the stored record
-    (remote id, url, journal) when one exists.
-
-    ``extra["repair"]`` (`publisher repair`, verb publish): check what is really there, not only
-    the journal, and send again what is missing or differs; ``extra["reupload"]``: also send again
-    a copy removed from the channel altogether.
+    withdraw and status). ``publication`` is the stored record (remote id, url, journal) when
+    one exists.
     """
 
     release: Release
     journal: Journal = field(default_factory=Journal)
     renditions: dict[str, Rendition] = field(default_factory=dict)
-    stage_only: bool = False
+    options: StepOptions = field(default_factory=StepOptions)
     publication: Publication | None = None
     #: other channels' public URLs by channel name, websites first, then YouTube, then the rest
     links: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # verb options, e.g. keep_private
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def stage_only(self) -> bool:
+        return self.options.stage_only
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
 
 class Channel(ABC):
@@ -183,18 +257,17 @@ class Channel(ABC):
     Options: ClassVar[type[ChannelOptions]]
     #: what a release manifest may change for a channel of this kind (``overrides:``)
     Overrides: ClassVar[type[ChannelOverrides]] = ChannelOverrides
-    #: "publish-time" means going live is a separate, quick step the core runs at publish_at
-    #: (websites, feeds, WeChat, signage); "service" means the remote service flips it itself
-    #: (YouTube's publishAt), so the staged state already counts as done for the scheduler.
-    embargo: ClassVar[str] = "publish-time"
+    embargo: ClassVar[Embargo] = Embargo.CORE
     #: True when publish needs other channels' live URLs (job.links); such channels run last.
     needs_links: ClassVar[bool] = False
 
-    def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path):
+    def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path,
+                 accounts: AccountState | None = None):
         self.name = name
         self.options = options
         self.config_dir = config_dir  # relative paths in options are relative to this
-        self.state_dir = state_dir  # this channel's private folder for caches (created by core)
+        self.state_dir = state_dir  # this channel's private folder (created by the core before a send)
+        self.accounts: AccountState = accounts or NoAccountState()
         self.log = logging.getLogger(f"publisher.channels.{name}")
 
     # --- offline ---------------------------------------------------------------------------

@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import ssl
 from datetime import datetime
+from enum import IntEnum
 
 from publisher.models import Problem
+
+
+class ExitCode(IntEnum):
+    """What a command's exit status tells a script."""
+
+    OK = 0  # done (an embargoed release whose slow work is staged counts as done)
+    FAILED = 1  # a channel failed; a person must act
+    USAGE = 2  # bad input or usage; nothing was changed
+    TEMPORARY = 75  # held back by a limit, an outage or another process; taken up again later
 
 
 class PublisherError(Exception):
     """Base of every error publisher raises on purpose; ``str()`` is the user-facing message."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class InputError(PublisherError):
     """Bad manifest, config, master or command line. Carries every problem found, not just the first."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: list[Problem] | Problem | str) -> None:
         if isinstance(problems, str):
@@ -35,6 +45,17 @@ class InputError(PublisherError):
 
 class FourEyes(InputError):
     """The same person may not both submit and approve a release."""
+
+
+class ReleaseBusy(PublisherError):
+    """Another publisher process is working on this release; the work is taken up later."""
+
+    exit_code = ExitCode.TEMPORARY
+
+    def __init__(self, release_id: str) -> None:
+        self.release_id = release_id
+        super().__init__(f"another publisher process is working on {release_id}; "
+                         "this is taken up again when it has finished (or run the command again then)")
 
 
 class StoreError(PublisherError):
@@ -72,7 +93,7 @@ class NotFound(ChannelError):
 class RateLimited(ChannelError):
     """Held back by a quota, rate limit or outage; publisher takes it up again at ``retry_at``."""
 
-    exit_code = 75
+    exit_code = ExitCode.TEMPORARY
 
     def __init__(self, message: str, *, retry_at: datetime | None = None, channel: str = "") -> None:
         self.retry_at = retry_at

@@ -9,17 +9,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-State = Literal[
-    "pending", "scheduled", "processing", "live", "deferred", "failed", "withdrawn", "cancelled"
-]
-STATES: tuple[State, ...] = (
-    "pending", "scheduled", "processing", "live", "deferred", "failed", "withdrawn", "cancelled"
-)
+
+class State(StrEnum):
+    """Where one release stands on one channel."""
+
+    PENDING = "pending"  # recorded, nothing sent yet (or awaiting approval)
+    SCHEDULED = "scheduled"  # staged privately, goes live at publish_at
+    PROCESSING = "processing"  # sent; the channel is still working on it
+    LIVE = "live"
+    DEFERRED = "deferred"  # held back by a quota, rate limit or outage; taken up at retry_at
+    FAILED = "failed"  # a person must act (the error says how)
+    WITHDRAWN = "withdrawn"
+    CANCELLED = "cancelled"  # an embargo called off before it went live
+
+
+#: states in which a channel carries (or is about to carry) the release
+SHOWN = frozenset({State.LIVE, State.SCHEDULED, State.PROCESSING})
+#: states that mean the release is gone from the channel on purpose
+GONE = frozenset({State.WITHDRAWN, State.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -200,7 +213,7 @@ class Publication(BaseModel):
     release: str
     channel: str
     kind: str
-    state: State = "pending"
+    state: State = State.PENDING
     remote_id: str = ""
     url: str = ""
     checksum: str = ""

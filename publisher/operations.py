@@ -15,9 +15,9 @@ from pathlib import Path
 
 from publisher.checks import Prepared, build_channels
 from publisher.content import master_changed
-from publisher.contract import Channel, Job, Journal, redact
+from publisher.contract import Channel, Job, Journal, StepOptions, redact
 from publisher.errors import FourEyes, InputError, PublisherError
-from publisher.models import MasterInfo, Problem, Publication, Release, Rendition
+from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, State
 from publisher.orchestrator import AWAITING, ChannelResult, Orchestrator, RunResult
 
 log = logging.getLogger("publisher.operations")
@@ -51,7 +51,7 @@ def publications(orch: Orchestrator, release_id: str, channel: str | None) -> li
 def adapters(orch: Orchestrator, release: Release, names: list[str]) -> tuple[dict[str, Channel], list[str]]:
     """Adapters for the channels still in the config, and the names that are no longer there."""
     present = [n for n in names if n in orch.config.options]
-    channels, problems = build_channels(orch.config, release, present, orch.state_dir)
+    channels, problems = build_channels(orch.config, release, present, orch.state_dir, orch.store.accounts)
     if problems:
         raise InputError(problems)
     return channels, [n for n in names if n not in orch.config.options]
@@ -60,7 +60,7 @@ def adapters(orch: Orchestrator, release: Release, names: list[str]) -> tuple[di
 def gone_from_config(orch: Orchestrator, release_id: str, name: str, verb: str) -> ChannelResult:
     pub = orch.store.get_publication(release_id, name)
     remote = f" (remote id {pub.remote_id})" if pub and pub.remote_id else ""
-    return orch.finish(release_id, name, "failed",
+    return orch.finish(release_id, name, State.FAILED,
                        f"cannot {verb}: channel '{name}' is no longer in {orch.config.path.name}{remote}; "
                        f"add it back to the config, or {verb} it by hand")
 
@@ -163,7 +163,7 @@ def withdraw(orch: Orchestrator, release_id: str, channel: str | None = None,
                              + (" (keep private)" if keep_private else ""))
         for name, ch in channels.items():
             result.results.append(orch.attempt(release, name, ch, "withdraw",
-                                               extra={"keep_private": keep_private}))
+                                               options=StepOptions(keep_private=keep_private)))
         result.results += [gone_from_config(orch, release_id, n, "withdraw") for n in missing]
     for p in pubs:
         if p.channel not in todo:
@@ -190,11 +190,11 @@ def cancel(orch: Orchestrator, release_id: str, channel: str | None = None) -> R
             ch = channels.get(p.channel)
             if ch is not None and ch.embargo == "service" and p.state == "scheduled":
                 r = orch.attempt(release, p.channel, ch, "withdraw",
-                                 extra={"keep_private": True, "cancel": True})
+                                 options=StepOptions(keep_private=True))
                 if r.state == "failed":
                     result.results.append(r)
                     continue
-            result.results.append(orch.finish(release_id, p.channel, "cancelled", "",
+            result.results.append(orch.finish(release_id, p.channel, State.CANCELLED, "",
                                               message=f"cancelled (was {p.state})"))
         for p in pubs:
             if p not in todo:
@@ -291,7 +291,7 @@ def verify(orch: Orchestrator, pubs: list[Publication]) -> list[Verified]:
         try:
             channels, _ = adapters(orch, release, [p.channel])
             remote = channels[p.channel].status(Job(release=release, journal=Journal(p.journal),
-                                                    publication=p, now=orch.now))
+                                                    publication=p, clock=orch.clock))
         except PublisherError as exc:
             out.append(Verified(p.release, p.channel, p.state, "unknown",
                                 [f"could not ask the channel: {redact(str(exc))}"]))
@@ -343,7 +343,7 @@ def repair(orch: Orchestrator, release_id: str, channel: str | None = None,
         for name, ch in channels.items():
             orch.store.add_event(release_id, "repair", "; ".join(found[name].drift), name)
             result.results.append(orch.attempt(release, name, ch, "publish", renditions=renditions[name],
-                                               extra={"repair": True, "reupload": reupload}))
+                                               options=StepOptions(repair=True, reupload=reupload)))
     after = verify(orch, [p for p in orch.store.publications(release_id) if p.channel in found])
     order = [p.channel for p in pubs]
     result.results.sort(key=lambda r: order.index(r.channel) if r.channel in order else len(order))

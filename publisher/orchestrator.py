@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from publisher.checks import Prepared, prepare
 from publisher.clock import local, span
 from publisher.config import SiteConfig
 from publisher.content import CONTENT, changes, fingerprint, master_changed
-from publisher.contract import Channel, Job, Journal, redact
+from publisher.contract import Channel, Job, Journal, StepOptions, redact
 from publisher.errors import InputError, PublisherError, RateLimited, StoreError, Transient
 from publisher.faults import crash_point, pause_point
 from publisher.locks import Busy, FileLocks, Locks
@@ -36,7 +36,6 @@ from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
 AWAITING = "awaiting approval"
-ACTIVE: tuple[State, ...] = ("pending", "scheduled", "processing", "live", "deferred", "failed")
 ALIVE_POLLS = 3  # a `publisher run` is alive when it looked at the store within this many polls
 
 
@@ -95,6 +94,7 @@ class Orchestrator:
         self.reporter = reporter or Reporter()
         self.now = now
         self.sleep = sleep
+        self.clock = _Clock(now, sleep)
         self.locks: Locks = locks or FileLocks(state_dir / "locks")
 
     @property
@@ -113,7 +113,7 @@ class Orchestrator:
         """Check everything. A publish_at that has passed is refused for a release not recorded yet,
         unless ``now`` (`release --now`): publish at once."""
         past = None if now else PastCheck(self.config.zone, self.store.has_release, self.now())
-        prep = prepare(self.config, manifest, self.state_dir, only, past, snapshots)
+        prep = prepare(self.config, manifest, self.state_dir, only, past, snapshots, self.store.accounts)
         at = prep.release.publish_at
         if now and at is not None and at > self.now():
             raise InputError(Problem(
@@ -318,7 +318,7 @@ class Orchestrator:
             missing = [p for p, k in keys.items() if k not in ready]
             if missing:
                 reason = failure[0] if failure else "rendition missing"
-                return self.finish(release.id, name, "failed", f"transcode of {', '.join(missing)} "
+                return self.finish(release.id, name, State.FAILED, f"transcode of {', '.join(missing)} "
                                    f"failed: {reason}")
             renditions = {p: ready[k] for p, k in keys.items()}
             verb = "update" if name in updates else "publish"
@@ -367,7 +367,7 @@ class Orchestrator:
     # --- one adapter call, with the core's retries ----------------------------------------------
     def attempt(self, release: Release, name: str, ch: Channel, verb: str, *,
                 renditions: dict[str, Rendition] | None = None, stage_only: bool = False,
-                extra: dict[str, object] | None = None) -> ChannelResult:
+                options: StepOptions | None = None) -> ChannelResult:
         pub = self.store.get_publication(release.id, name)
         assert pub is not None
 
@@ -375,9 +375,10 @@ class Orchestrator:
             self.store.save_journal(release.id, name, data)
             crash_point("journal")
 
+        opts = replace(options or StepOptions(), stage_only=stage_only)
         job = Job(release=release, journal=Journal(pub.journal, save), renditions=renditions or {},
-                  stage_only=stage_only, publication=pub, links=self.links(release.id, name),
-                  extra=dict(extra or {}), now=self.now)
+                  options=opts, publication=pub, links=self.links(release.id, name),
+                  clock=self.clock)
         policy = self.config.settings.retry
         last_error = ""
         for n in range(policy.attempts):
@@ -394,12 +395,12 @@ class Orchestrator:
                 continue
             except RateLimited as exc:
                 retry_at = exc.retry_at or self.now() + timedelta(minutes=policy.defer_minutes)
-                return self.finish(release.id, name, "deferred", redact(str(exc)), retry_at=retry_at)
+                return self.finish(release.id, name, State.DEFERRED, redact(str(exc)), retry_at=retry_at)
             except PublisherError as exc:
-                return self.finish(release.id, name, "failed", redact(str(exc)))
+                return self.finish(release.id, name, State.FAILED, redact(str(exc)))
             except Exception as exc:
                 log.exception("%s on %s", verb, name)
-                return self.finish(release.id, name, "failed",
+                return self.finish(release.id, name, State.FAILED,
                                    redact(f"internal error in the {ch.kind} adapter: "
                                           f"{type(exc).__name__}: {exc}"))
             if verb in ("publish", "update") and outcome.state in ("live", "scheduled", "processing"):
@@ -410,7 +411,7 @@ class Orchestrator:
                 note=outcome.note, error="", retry_at=None)
             return self.finish(release.id, name, outcome.state, "", message=outcome.note)
         retry_at = self.now() + timedelta(minutes=policy.defer_minutes)
-        return self.finish(release.id, name, "deferred",
+        return self.finish(release.id, name, State.DEFERRED,
                            f"gave up for now after {policy.attempts} attempts: {last_error}",
                            retry_at=retry_at)
 
@@ -453,3 +454,9 @@ class Orchestrator:
 def _changed(approved: dict[str, str], now: dict[str, str]) -> list[str]:
     """The content keys whose hash differs from the approved one."""
     return sorted(k for k in set(approved) | set(now) if approved.get(k) != now.get(k))
+
+
+@dataclass(frozen=True)
+class _Clock:
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]

@@ -51,7 +51,7 @@ def poll_one(orch: Orchestrator, release_id: str, name: str) -> str:
         store.save_journal(release_id, name, data)
 
     job = Job(release=release, journal=Journal(pub.journal, save), publication=pub,
-              links=orch.links(release_id, name), now=orch.now)
+              links=orch.links(release_id, name), clock=orch.clock)
     remote = channels[name].status(job)
     if remote.state == "live":
         store.update_publication(release_id, name, state="live", remote_id=remote.remote_id or pub.remote_id,

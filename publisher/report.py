@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from publisher.clock import local, span
 from publisher.errors import InputError
-from publisher.models import STATES, Event, Release
+from publisher.models import Event, Release, State
 from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store, utcnow
 
 #: the documented fields of `publisher status --json` / `--csv`, in this order
@@ -92,8 +92,8 @@ _COLUMNS = (PublicationRow.release_id, PublicationRow.channel, PublicationRow.ki
 
 def select_rows(store: Store, query: Query) -> Selection:
     """Publications matching ``query``, grouped by release (most recently changed release first)."""
-    if query.state and query.state not in STATES:
-        raise InputError(f"--state {query.state}: not a state; use one of {', '.join(STATES)}")
+    if query.state and query.state not in list(State):
+        raise InputError(f"--state {query.state}: not a state; use one of {', '.join(State)}")
     conditions = []
     if query.release:
         conditions.append(PublicationRow.release_id == query.release)
@@ -260,7 +260,7 @@ def render_html(store: Store, selection: Selection, zone: ZoneInfo, *, generated
     template = _environment().from_string(
         (files("assets") / "templates" / "report.html.j2").read_text(encoding="utf-8"))
     return template.render(
-        releases=views, channels=channels, colours=STATE_COLOURS, states=STATES, zone=zone.key,
+        releases=views, channels=channels, colours=STATE_COLOURS, states=list(State), zone=zone.key,
         generated=local(generated, zone), site=site, total=selection.total_releases,
         local=lambda v: local(v, zone),
     )

@@ -20,8 +20,8 @@ restarts and the ``repeat`` event says how many were folded into one. A publish 
 during downtime publishes at once on start-up; the state (``live``) keeps it from running twice.
 
 A repeat run re-publishes to each of the rule's channels that is live: it calls the adapter's
-``publish`` through ``Orchestrator.attempt`` with ``job.extra = {"repeat": <occurrence, ISO UTC>,
-"window": {"start", "end"} | None}``. An adapter that can re-post (a new app-feed item, a new
+``publish`` through ``Orchestrator.attempt`` with ``job.options.repeat`` = the occurrence (its time
+and, for a rule with a window, today's window). An adapter that can re-post (a new app-feed item, a new
 WeChat article, a signage playlist entry for today's window) does so once per occurrence; any
 other adapter's idempotent ``publish`` just confirms the copy is still live. A failed repeat
 leaves the publication ``live`` and records the error. A rule with a ``window`` runs only inside
@@ -52,6 +52,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from publisher.config import SiteConfig
+from publisher.contract import Occurrence, StepOptions
 from publisher.errors import InputError, PublisherError
 from publisher.operations import adapters, gone_from_config, renditions_for, stored
 from publisher.orchestrator import Orchestrator, Reporter
@@ -327,11 +328,11 @@ def repeat_run(orch: Orchestrator, release_id: str, rule: int) -> str:
     live = {p.channel: p for p in orch.store.publications(release_id, state="live")}
     names = [c for c in spec.channels if c in live]
     channels, missing = adapters(orch, release, names)
-    extra: dict[str, object] = {"repeat": occurrence.isoformat(), "window": window_today(spec, now)}
+    step = StepOptions(repeat=Occurrence(occurrence, window_today(spec, now)))
     renditions = renditions_for(orch, release, master, channels) if channels else {}
     outcome = []
     for name, ch in channels.items():
-        r = orch.attempt(release, name, ch, "publish", renditions=renditions[name], extra=extra)
+        r = orch.attempt(release, name, ch, "publish", renditions=renditions[name], options=step)
         if r.state not in ("live", "processing"):  # processing: the polling finishes it
             orch.store.update_publication(release_id, name, state="live",
                                           error=f"repeat run of {occurrence.isoformat()} failed: {r.error}")

@@ -14,11 +14,11 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -35,14 +35,19 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    update,
 )
 from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from publisher.errors import StoreError
 from publisher.models import Event, MasterInfo, Publication, Release, State
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -132,6 +137,15 @@ class HeartbeatRow(Base):
     instance: Mapped[str] = mapped_column(String(128), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     poll_seconds: Mapped[float] = mapped_column(Float)
+
+
+class AccountRow(Base):
+    """A small JSON record an adapter shares with every process using the same account."""
+
+    __tablename__ = "account_state"
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EventRow(Base):
@@ -316,6 +330,24 @@ class Store:
             row = s.scalars(q).first()
             return (row.approved_by, row.at, json.loads(row.hashes)) if row else None
 
+    # --- records adapters share across processes (publisher.contract.AccountState) --------
+    @property
+    def accounts(self) -> StoreAccounts:
+        return StoreAccounts(self)
+
+    def update_account(self, key: str, change: Callable[[dict[str, Any]], T]) -> T:
+        """Read, change and write one shared record in a transaction no other process interleaves
+        with: the row is written (and so locked, on SQLite the whole database) before it is read."""
+        now = utcnow()
+        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert)(AccountRow)
+        with self.session() as s:
+            s.execute(insert.values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
+            s.execute(update(AccountRow).where(AccountRow.key == key).values(updated_at=now))
+            data = json.loads(s.scalar(select(AccountRow.data).where(AccountRow.key == key)) or "{}")
+            result = change(data)
+            s.execute(update(AccountRow).where(AccountRow.key == key).values(data=json.dumps(data)))
+        return result
+
     # --- the service's heartbeat -------------------------------------------------------------
     def beat(self, instance: str, poll_seconds: float) -> None:
         """The service ``instance`` is alive now; beats older than a day are dropped."""
@@ -418,3 +450,13 @@ def _reason(exc: Exception, url: str = "") -> str:
                 return (f"{text}: the disk holding {folder} is full ({free // 1024} kB free); "
                         "free some space and run the same command again")
     return text
+
+
+class StoreAccounts:
+    """The store as the ``AccountState`` adapters are given."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def update(self, key: str, change: Callable[[dict[str, Any]], T]) -> T:
+        return self.store.update_account(key, change)

@@ -149,8 +149,8 @@ def in_window(spec: RepeatSpec, at: datetime) -> bool:
     return start <= now < end if start < end else (now >= start or now < end)
 
 
-def window_today(spec: RepeatSpec, at: datetime) -> dict[str, str] | None:
-    """Today's window (in the rule's zone) as UTC ISO times, for adapters such as signage."""
+def window_today(spec: RepeatSpec, at: datetime) -> tuple[datetime, datetime] | None:
+    """Today's window (in the rule's zone) as UTC times, for adapters such as signage."""
     if not spec.window:
         return None
     zone = ZoneInfo(spec.timezone)
@@ -158,4 +158,4 @@ def window_today(spec: RepeatSpec, at: datetime) -> dict[str, str] | None:
     start, end = parse_window(spec.window)
     begin = datetime.combine(day, start, zone)
     finish = datetime.combine(day if end > start else day + timedelta(days=1), end, zone)
-    return {"start": begin.astimezone(UTC).isoformat(), "end": finish.astimezone(UTC).isoformat()}
+    return begin.astimezone(UTC), finish.astimezone(UTC)

@@ -49,7 +49,7 @@ def publish_step(release_id: str, channel: str) -> None:
     if release is None or master is None or channel not in config.options:
         log.error("step %s/%s: release or channel unknown here; dropped", release_id, channel)
         return
-    channels, problems = build_channels(config, release, [channel], ctx.state_dir)
+    channels, problems = build_channels(config, release, [channel], ctx.state_dir, store.accounts)
     if problems:
         store.update_publication(release_id, channel, state="failed", error=str(problems[0]))
         return

@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from publisher.contract import Job, Journal
+from publisher.contract import Job, Journal, Occurrence, StepOptions, SystemClock
 from publisher.models import FileInfo, Release, Rendition
 from tests.media import make_master, write_captions
 
@@ -75,9 +79,35 @@ def make_release(root: Path, release_id: str = "consular-protection-2026", **cha
     return Release.model_validate(fields)
 
 
+class FixedClock:
+    """A clock that says what the test says (sleeping only passes real time)."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self.now = now
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def make_job(*, stage_only: bool = False, now: Callable[[], datetime] | None = None, repair: bool = False,
+             reupload: bool = False, keep_private: bool = False, repeat: str | datetime | None = None,
+             window: dict[str, str] | None = None, **kw: Any) -> Job:
+    """A Job as the core builds one: verb options typed, the test's clock."""
+    occurrence = None
+    if repeat is not None:
+        at = datetime.fromisoformat(repeat) if isinstance(repeat, str) else repeat
+        span = None
+        if window:
+            span = (datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]))
+        occurrence = Occurrence(at, span)
+    options = StepOptions(stage_only=stage_only, keep_private=keep_private, repair=repair, reupload=reupload,
+                          repeat=occurrence)
+    return Job(options=options, clock=FixedClock(now) if now else SystemClock(), **kw)
+
+
 def job(release: Release, renditions: dict[str, Rendition], journal: Journal | None = None,
-        **kw: object) -> Job:
-    return Job(release=release, journal=journal or Journal(), renditions=renditions, **kw)  # type: ignore[arg-type]
+        **kw: Any) -> Job:
+    return make_job(release=release, journal=journal or Journal(), renditions=renditions, **kw)
 
 
 def session_renditions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendition]:

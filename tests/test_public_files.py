@@ -22,12 +22,12 @@ from channels.app_feed import AppFeed, AppFeedOptions
 from channels.signage import Signage, SignageOptions
 from channels.target_options import TargetOptions, target_problems
 from channels.website import Website, WebsiteOptions
-from publisher.contract import Job, Journal
+from publisher.contract import Journal
 from publisher.media import probe_master
 from publisher.models import Release, Rendition, RenditionRequest
 from publisher.transcode import Transcoder
 from tests.media import make_release_folder
-from tests.renditions import job, make_release, session_renditions
+from tests.renditions import job, make_job, make_release, session_renditions
 from tests.servers import TargetSpec, target_spec
 from tests.servers.nginx import public_tmp
 from tests.test_signage import make_signage
@@ -134,11 +134,11 @@ def test_signage_share_is_public_for_the_players(kind: str, base: Path, screen: 
         (base / "state").mkdir()
         ch = Signage("screens", opts, config_dir=base, state_dir=base / "state")
         journal = Journal()
-        staged = ch.publish(Job(release=release, journal=journal, renditions={"signage": screen},
+        staged = ch.publish(make_job(release=release, journal=journal, renditions={"signage": screen},
                                 stage_only=True))
         assert staged.state == "scheduled"
         assert mode(share / journal.get("staging")) == 0o700
-        live = ch.publish(Job(release=release, journal=journal, renditions={"signage": screen},
+        live = ch.publish(make_job(release=release, journal=journal, renditions={"signage": screen},
                               now=lambda: at))
         assert live.state == "live"
         assert public_modes(share) == []

@@ -1,4 +1,4 @@
-"""Repeat runs through the real adapters (``job.extra["repeat"]``, as ``repeat_run`` passes it) and
+"""Repeat runs through the real adapters (``job.options.repeat``, as ``repeat_run`` passes it) and
 the service's polling of publications left ``processing``.
 
 App feed and signage on real folders, WeChat through the loopback HTTPS fake: each occurrence
@@ -62,7 +62,7 @@ def test_app_feed_reposts_to_the_top_and_pushes_once_per_occurrence(
 
         def repeat(occurrence: str) -> str:
             return app.publish(feed_job(ours, web_renditions, journal,
-                                        extra={"repeat": occurrence, "window": None})).note
+                                        repeat=occurrence, window=None)).note
 
         assert "re-posted for " + at(0) in repeat(at(0))
         items = feedtest.feed_of(spec)["items"]  # validated against the JSON Feed schema
@@ -91,7 +91,7 @@ def test_app_feed_repeat_without_fcm_only_moves_the_item(
         app: Any = feedtest.channel(spec, tmp_path)
         ours, journal = make_release(tmp_path, publish_at=datetime(2026, 11, 1, tzinfo=UTC)), Journal()
         app.publish(feed_job(ours, web_renditions, journal))
-        out = app.publish(feed_job(ours, web_renditions, journal, extra={"repeat": at(0), "window": None}))
+        out = app.publish(feed_job(ours, web_renditions, journal, repeat=at(0), window=None))
         assert out.state == "live" and out.note == f"re-posted for {at(0)}"
         [item] = feedtest.feed_of(spec)["items"]
         assert item["date_modified"] == at(0) and journal.get("repeat") == at(0)
@@ -114,7 +114,7 @@ def test_wechat_posts_a_new_article_per_occurrence_from_the_same_materials(
 
         def repeat(occurrence: str) -> Any:
             return ch.publish(wxtest.job(tmp_path, wx_media, journal,
-                                         extra={"repeat": occurrence, "window": None}))
+                                         repeat=occurrence, window=None))
 
         out = repeat(at(0))
         live = fake.live_articles()
@@ -165,7 +165,7 @@ def test_signage_window_per_occurrence_on_every_site(tmp_path: Path, sign_media:
 
     def repeat(occurrence: str, when: datetime, win: dict[str, str] | None) -> Any:
         return ch.publish(signtest.job(rel, sign_media, journal, now=when,
-                                       extra={"repeat": occurrence, "window": win}))
+                                       repeat=occurrence, window=win))
 
     assert repeat(at(1), now, window).state == "live"
     for site in ("immd-hq", "lok-ma-chau"):
@@ -200,14 +200,14 @@ def test_signage_without_window_comes_back_for_as_long_as_before(tmp_path: Path,
     share = tmp_path / "share"
     ch.publish(signtest.job(rel, sign_media, journal, now=datetime.fromisoformat(at(0))))
     still = ch.publish(signtest.job(rel, sign_media, journal, now=datetime.fromisoformat(at(1)),
-                                    extra={"repeat": at(1), "window": None}))
+                                    repeat=at(1), window=None))
     assert still.state == "live"
     [item] = signtest.playlist(share, "immd-hq")["items"]
     assert (item["start"], item["end"]) == (at(0), at(2))  # not ended: nothing to do
     ch.prune(datetime.fromisoformat(at(3)))
     assert signtest.playlist(share, "immd-hq")["items"] == []
     ch.publish(signtest.job(rel, sign_media, journal, now=datetime.fromisoformat(at(24)),
-                            extra={"repeat": at(24), "window": None}))
+                            repeat=at(24), window=None))
     [item] = signtest.playlist(share, "immd-hq")["items"]
     assert (item["start"], item["end"]) == (at(24), at(26))  # two hours again, from the occurrence
     m3u = (share / "immd-hq" / "playlist.m3u8").read_text()

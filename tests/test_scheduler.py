@@ -99,7 +99,7 @@ class Drop(Channel):
         live, staged = self.target / rid, self.target / ".staging" / rid
         early = job.stage_only or bool(job.release.publish_at and job.now() < job.release.publish_at)
         if live.exists():
-            occurrence = job.extra.get("repeat")
+            occurrence = job.options.repeat.at.isoformat() if job.options.repeat else ""
             if occurrence and job.journal.get("reposted") != occurrence:
                 self._log(rid, f"repeat {occurrence}")
                 job.journal.put("reposted", occurrence)
@@ -461,7 +461,7 @@ def test_windows_in_the_rule_zone() -> None:
     night = spec.model_copy(update={"window": "22:00-02:00"})
     assert in_window(night, datetime(2026, 12, 1, 17, 30, tzinfo=UTC))  # 01:30 HKT
     w = window_today(spec, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
-    assert w == {"start": "2026-12-01T01:00:00+00:00", "end": "2026-12-01T10:00:00+00:00"}
+    assert w == (datetime(2026, 12, 1, 1, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
 
 
 def test_youtube_embargo_is_confirmed_live_and_a_cancelled_one_stays_private(

@@ -20,6 +20,7 @@ from channels.signage import Signage, SignageOptions
 from publisher.contract import Job, Journal
 from publisher.errors import Rejected
 from publisher.models import FileInfo, Release, Rendition, SignageSpec
+from tests.renditions import make_job
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 ITEM_KEYS = {"id", "file", "sha256", "bytes", "duration", "start", "end", "title", "language"}
@@ -65,7 +66,8 @@ def channel(tmp: Path, sites: list[str] | None = None, **options: Any) -> Signag
 
 
 def job(rel: Release, r: Rendition, journal: Journal | None = None, now: datetime = NOW, **kw: Any) -> Job:
-    return Job(release=rel, journal=journal or Journal(), renditions={"signage": r}, now=lambda: now, **kw)
+    return make_job(release=rel, journal=journal or Journal(), renditions={"signage": r}, now=lambda: now,
+                    **kw)
 
 
 def playlist(share: Path, site: str) -> dict[str, Any]:

@@ -273,7 +273,7 @@ def test_status_reports_drift(folder_spec: TargetSpec, tmp_path: Path,
     # a plain re-publish trusts SHA256SUMS (cheap no-op); a repair finds the drift and sends those files again
     site.publish(job(release, web_renditions))
     assert len(site.status(job(release, {})).drift) == 2
-    site.publish(job(release, web_renditions, extra={"repair": True}))
+    site.publish(job(release, web_renditions, repair=True))
     assert site.status(job(release, {})).drift == []
 
 

@@ -17,10 +17,11 @@ import pytest
 import requests
 
 from channels.wechat import WeChat, WeChatOptions
-from publisher.contract import Job, Journal
+from publisher.contract import Job, Journal, StepOptions
 from publisher.errors import AuthError, RateLimited, Rejected, Transient
 from publisher.models import FileInfo, Release, Rendition
 from tests.fakes.wechat_server import Running, serve_wechat
+from tests.renditions import make_job
 
 SECRET_ENV = "PUBLISHER_TEST_WECHAT_SECRET"
 TITLE = "领事保护"
@@ -89,8 +90,8 @@ def make_channel(server: Running, tmp_path: Path, **options: Any) -> WeChat:
 
 def job(tmp: Path, media: dict[str, Rendition], journal: Journal | None = None, **kw: Any) -> Job:
     release = kw.pop("release", None) or make_release(tmp)
-    return Job(release=release, journal=journal or Journal(), renditions=media,
-               links={"sb-web": SITE, "immd-youtube": YOUTUBE}, **kw)  # the core's order
+    return make_job(release=release, journal=journal or Journal(), renditions=media,
+                    links={"sb-web": SITE, "immd-youtube": YOUTUBE}, **kw)  # the core's order
 
 
 def test_publish_goes_live_with_utf8_article_and_journals_every_id(
@@ -293,7 +294,7 @@ def test_embargo_stages_draft_then_submits(
     [draft] = fake.drafts.values()
     assert draft["articles"][0]["title"] == "领事保护（定稿）" and fake.count("/cgi-bin/draft/update") == 1
     assert len(fake.drafts) == 1 and fake.count("/cgi-bin/draft/add") == 1
-    j.stage_only = False
+    j.options = StepOptions()  # the embargo is over
     assert channel.publish(j).state == "live"
     assert fake.count("/cgi-bin/draft/add") == 1 and len(fake.live_articles()) == 1
     assert fake.live_articles()[0]["title"] == "领事保护（定稿）"

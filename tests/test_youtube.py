@@ -16,6 +16,7 @@ from publisher.contract import Job, Journal, channel_class
 from publisher.errors import AuthError, InputError
 from tests.fakes import youtube_run as run
 from tests.fakes.youtube_server import YouTubeFake
+from tests.renditions import make_job
 
 
 @pytest.fixture
@@ -39,8 +40,8 @@ def options(fake: YouTubeFake, folder: Path, **extra: Any) -> dict[str, Any]:
 
 def job(folder: Path, **kw: Any) -> Job:
     rel = run.release(folder, **kw.pop("changes", {}))
-    return Job(release=rel, journal=kw.pop("journal", None) or Journal(), renditions=run.renditions(folder),
-               **kw)
+    return make_job(release=rel, journal=kw.pop("journal", None) or Journal(),
+                    renditions=run.renditions(folder), **kw)
 
 
 def assert_complete(fake: YouTubeFake, folder: Path, vid: str) -> None:
@@ -126,7 +127,7 @@ def test_cancelled_embargo_stays_private(fake: YouTubeFake, media: Path) -> None
     j = job(media, changes={"publish_at": at}, stage_only=True)
     vid = ch.publish(j).remote_id
     out = ch.withdraw(job(media, changes={"publish_at": at}, journal=j.journal,
-                          extra={"keep_private": True, "cancel": True}))
+                          keep_private=True))
     assert out.state == "withdrawn"
     fake.model.clock_offset = 4 * 86400
     assert fake.model.resource(fake.model.videos[vid], ["status"])["status"]["privacyStatus"] == "private"

@@ -13,6 +13,7 @@ from publisher.errors import InputError, Rejected
 from publisher.models import Publication
 from tests.fakes import youtube_run as run
 from tests.fakes.youtube_server import YouTubeFake
+from tests.renditions import make_job
 from tests.test_youtube import assert_complete, fake, job, media, options  # noqa: F401 - fixtures
 
 LONG_ZH = "領" * 1667  # 5001 bytes in UTF-8, only 1667 characters
@@ -47,7 +48,8 @@ def test_metadata_rule_refused_before_upload(fake: YouTubeFake, media: Path, lab
     assert text in problems[0].message and problems[0].fix
     assert problems[0].file == str(media / "release.yaml")
     with pytest.raises(InputError) as err:
-        ch.publish(Job(release=rel, renditions=run.renditions(media), stage_only="publish_at" in changes))
+        ch.publish(make_job(release=rel, renditions=run.renditions(media),
+                            stage_only="publish_at" in changes))
     assert field in str(err.value)
     assert fake.model.log == []  # nothing was sent, not even a token request
 
@@ -105,8 +107,8 @@ def test_update_withdraw_and_status(fake: YouTubeFake, media: Path) -> None:
     assert fake.calls("thumbnails.set") == 1  # unchanged poster is not sent again
     assert fake.live_videos() == [vid] and fake.calls("videos.insert") == 1
     # withdraw, keeping it private
-    wd = ch.withdraw(Job(release=j.release, journal=j.journal, publication=pub,
-                         extra={"keep_private": True}))
+    wd = ch.withdraw(make_job(release=j.release, journal=j.journal, publication=pub,
+                         keep_private=True))
     assert wd.state == "withdrawn" and fake.model.videos[vid].status["privacyStatus"] == "private"
     gone = pub.model_copy(update={"state": "withdrawn"})
     assert ch.status(Job(release=upd.release, journal=j.journal, publication=gone)).state == "withdrawn"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from channels.youtube import YouTube
-from publisher.contract import Job, Journal
+from publisher.contract import Job, Journal, StepOptions
 from publisher.errors import Transient
 from publisher.models import FileInfo, Outcome, Release, Rendition
 from tests.media import ZH_HANT_VTT, make_poster
@@ -125,7 +125,7 @@ def main(folder: Path) -> int:
     rel = release(folder, publish_at=(datetime.now(UTC) + timedelta(days=2)) if setup.get("stage_only")
                   else None)
     job = Job(release=rel, journal=file_journal(folder / "journal.json"), renditions=renditions(folder),
-              stage_only=bool(setup.get("stage_only")))
+              options=StepOptions(stage_only=bool(setup.get("stage_only"))))
     outcome, _ = publish_until_done(ch, job)
     (folder / "outcome.json").write_text(outcome.model_dump_json(), encoding="utf-8")
     return 0

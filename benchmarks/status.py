@@ -28,7 +28,7 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, not installed
 
 from publisher.models import MasterInfo, Release
-from publisher.scheduler import planned_jobs
+from publisher.schedule.service import planned_jobs
 from publisher.store import PublicationRow, ReleaseRow, Store, sqlite_url
 
 CHANNELS = {"immd-youtube": "youtube", "ocmfa-web": "website", "immd-web": "website", "sb-web": "website",

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from publisher.media import probe_master
+from publisher.inputs.media import probe_master
 from publisher.models import MasterInfo, Release, RenditionRequest
 from publisher.transcode import Transcoder
 

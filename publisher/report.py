@@ -26,10 +26,10 @@ from jinja2 import Environment, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from publisher.clock import local, span
 from publisher.errors import InputError
 from publisher.models import Event, Release, State
 from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store, utcnow
+from publisher.times import local, span
 
 #: the documented fields of `publisher status --json` / `--csv`, in this order
 FIELDS = ("release", "channel", "kind", "state", "remote_id", "url", "checksum", "publish_at",

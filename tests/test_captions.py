@@ -9,7 +9,7 @@ from typing import Any
 import pysubs2
 import pytest
 
-from publisher.captions import check_captions, to_webvtt
+from publisher.inputs.captions import check_captions, to_webvtt
 from tests.conftest import Project
 from tests.media import EN_SRT, ZH_HANS_SRT, ZH_HANT_VTT
 
@@ -140,7 +140,7 @@ def test_webvtt_input_follows_webvtt_rules(tmp_path: Path) -> None:
 
 
 def test_ass_text_for_burning_is_literal() -> None:
-    from publisher.cues import parse, to_ass_text
+    from publisher.inputs.cues import parse, to_ass_text
 
     parsed = parse(HOSTILE_SRT)
     assert parsed is not None and not parsed.problems

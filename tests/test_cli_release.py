@@ -161,7 +161,7 @@ def test_bad_input_after_publishing_changes_nothing(project: Callable[[], Projec
 
 
 def test_init_writes_examples_that_load(tmp_path: Path, cli: Any, project: Callable[[], Project]) -> None:
-    from publisher.config import load_config
+    from publisher.inputs.config import load_config
 
     proj = project()
     result = cli(proj, "init", tmp_path / "new")

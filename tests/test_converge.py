@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from publisher.content import CONTENT
+from publisher.engine.content import CONTENT
 from tests.conftest import Project
 from tests.media import make_master
 from tests.test_scheduler import drop, iso, state_of

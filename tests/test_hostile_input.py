@@ -23,12 +23,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from publisher.clock import local
-from publisher.config import load_config
 from publisher.contract import kinds
 from publisher.errors import InputError
-from publisher.release import load_release
-from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
+from publisher.inputs.config import load_config
+from publisher.inputs.manifest import load_release
+from publisher.inputs.rules import in_window, occurrences, repeat_trigger, window_today
+from publisher.times import local
 from tests.conftest import Project
 from tests.media import make_poster
 
@@ -405,7 +405,7 @@ def try_config(folder: Path, raw: bytes) -> str:
 
 def _merged(cue: Any) -> list[Any]:
     """A cue's tokens with adjacent text joined and blank lines dropped, for comparing."""
-    from publisher.cues import Tag
+    from publisher.inputs.cues import Tag
 
     lines: list[list[Any]] = [[]]
     for token in cue.tokens:
@@ -424,7 +424,7 @@ def _merged(cue: Any) -> list[Any]:
 
 def check_ass_text(text: str) -> None:
     """Nothing in an ASS event text we wrote is markup to libass but our own style toggles."""
-    from publisher.cues import WORD_JOINER
+    from publisher.inputs.cues import WORD_JOINER
 
     ours = {"{\\i1}", "{\\i0}", "{\\b1}", "{\\b0}", "{\\u1}", "{\\u0}"}
     i = 0
@@ -444,8 +444,8 @@ def check_ass_text(text: str) -> None:
 def try_caption(folder: Path, raw: bytes) -> str:
     """Check a caption file; when accepted, its WebVTT must read back as the same cues, and its
     ASS text must hold no markup from the author. "accepted" or "refused"; anything else fails."""
-    from publisher.captions import check_captions, load_captions
-    from publisher.cues import parse, to_ass_text, to_webvtt
+    from publisher.inputs.captions import check_captions, load_captions
+    from publisher.inputs.cues import parse, to_ass_text, to_webvtt
 
     path = folder / "captions.srt"
     path.write_bytes(raw)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import InputError
-from publisher.media import decode_check, probe_master, sha256_file
+from publisher.inputs.media import decode_check, probe_master, sha256_file
 from tests.media import make_master, make_poster
 
 

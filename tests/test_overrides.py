@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
-from publisher.checks import prepare
-from publisher.config import load_config
 from publisher.contract import channel_class
-from publisher.orchestrator import Orchestrator
-from publisher.release import load_release
-from publisher.scheduler import repeat_run
+from publisher.engine.orchestrator import Orchestrator
+from publisher.inputs.checks import prepare
+from publisher.inputs.config import load_config
+from publisher.inputs.manifest import load_release
+from publisher.inputs.rules import repeat_trigger
+from publisher.schedule.service import repeat_run
 from publisher.store import Store, sqlite_url
-from publisher.triggers import repeat_trigger
 from tests import test_wechat as wxtest
 from tests.conftest import Project
 from tests.fakes.wechat_server import serve_wechat

@@ -23,7 +23,7 @@ from channels.signage import Signage, SignageOptions
 from channels.target_options import TargetOptions, target_problems
 from channels.website import Website, WebsiteOptions
 from publisher.contract import Journal
-from publisher.media import probe_master
+from publisher.inputs.media import probe_master
 from publisher.models import Release, Rendition, RenditionRequest
 from publisher.transcode import Transcoder
 from tests.media import make_release_folder

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import InputError
-from publisher.release import load_release
+from publisher.inputs.manifest import load_release
 from tests.media import write_captions
 
 GOOD = """\

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from publisher.config import load_config
 from publisher.contract import Job, Journal
+from publisher.engine.orchestrator import Orchestrator
 from publisher.errors import RateLimited
+from publisher.inputs.config import load_config
 from publisher.models import Rendition, SignageSpec
-from publisher.orchestrator import Orchestrator
-from publisher.scheduler import Service, repeat_run
+from publisher.schedule.service import Service, repeat_run
 from publisher.store import Store, sqlite_url
 from tests import test_app_feed as feedtest
 from tests import test_signage as signtest

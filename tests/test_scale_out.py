@@ -91,7 +91,7 @@ def test_workers_complete_every_step_once_despite_a_killed_worker(
 
 @pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed (apt-get install postgresql)")
 def test_postgres_store_and_one_leader(project: Callable[[], Project], cli: Any, tmp_path: Path) -> None:
-    from publisher.leader import Leadership
+    from publisher.scale.leader import Leadership
 
     proj = project()
     with postgres_server(tmp_path / "pg") as url:
@@ -114,7 +114,7 @@ def test_postgres_store_and_one_leader(project: Callable[[], Project], cli: Any,
         # The leader's process dies: the server drops its session and the lock with it.
         probe = subprocess.run([sys.executable, "-c", (
             "import os, sys; from pathlib import Path; from publisher.store import Store;"
-            "from publisher.leader import Leadership;"
+            "from publisher.scale.leader import Leadership;"
             f"l = Leadership(Store({url!r}), Path({str(tmp_path / 'c')!r}));"
             "assert l.try_acquire(); os.kill(os.getpid(), 9)")], cwd=ROOT)
         assert probe.returncode == -9

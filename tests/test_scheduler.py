@@ -30,14 +30,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from publisher.config import load_config
 from publisher.contract import Channel, ChannelOptions, Job, register
+from publisher.engine.orchestrator import Orchestrator
 from publisher.errors import RateLimited, Rejected
-from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, RepeatSpec
-from publisher.orchestrator import Orchestrator
-from publisher.scheduler import Service, planned_jobs, repeat_run
-from publisher.store import Store, sqlite_url
-from publisher.triggers import (
+from publisher.inputs.config import load_config
+from publisher.inputs.rules import (
     WallClockCron,
     crontab_weekdays,
     in_window,
@@ -45,6 +42,9 @@ from publisher.triggers import (
     repeat_trigger,
     window_today,
 )
+from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, RepeatSpec
+from publisher.schedule.service import Service, planned_jobs, repeat_run
+from publisher.store import Store, sqlite_url
 from tests.conftest import Project
 
 

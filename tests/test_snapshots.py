@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from publisher.config import load_config
+from publisher.engine.orchestrator import Orchestrator
 from publisher.errors import InputError
-from publisher.media import probe_master
+from publisher.inputs.config import load_config
+from publisher.inputs.media import probe_master
+from publisher.inputs.snapshots import Snapshots
 from publisher.models import Release, RenditionRequest
-from publisher.orchestrator import Orchestrator
-from publisher.snapshots import Snapshots
 from publisher.store import Store, sqlite_url
 from publisher.transcode import Transcoder
 from tests.conftest import Project

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from publisher.errors import InputError, TranscodeError
-from publisher.media import probe_master, sha256_file
+from publisher.inputs.media import probe_master, sha256_file
 from publisher.models import MasterInfo, Release, Rendition, RenditionRequest
 from publisher.transcode import TranscodePlan, Transcoder
 from publisher.transcode.cache import LOCK, TMP_PREFIX

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from publisher.errors import TranscodeError
-from publisher.media import sha256_file
+from publisher.inputs.media import sha256_file
 from publisher.models import FileInfo, Rendition
 
 MANIFEST = "manifest.json"

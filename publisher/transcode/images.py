@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from publisher.errors import TranscodeError
-from publisher.media import ffprobe_json
+from publisher.inputs.media import ffprobe_json
 from publisher.models import MasterInfo
 from publisher.transcode.planner import fit
 from publisher.transcode.profiles import ImageParams

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from publisher.errors import InputError, TranscodeError
-from publisher.media import sha256_file
+from publisher.inputs.media import sha256_file
 from publisher.models import MasterInfo, Problem, Release, RenditionRequest
 from publisher.transcode.profiles import (
     CaptionParams,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pysubs2
 
-from publisher.captions import check_captions, load_captions, to_webvtt
-from publisher.cues import to_ass_text
 from publisher.errors import InputError, TranscodeError
+from publisher.inputs.captions import check_captions, load_captions, to_webvtt
+from publisher.inputs.cues import to_ass_text
 from publisher.models import FileInfo, MasterInfo, Problem, Release, Rendition, RenditionRequest
 from publisher.transcode import ffmpeg as ff
 from publisher.transcode.cache import Cache
@@ -39,7 +39,7 @@ Progress = Callable[[float, str], None]
 
 def write_burn_file(spec: VideoSpec, source: Path, target: Path) -> None:
     """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, outlined.
-    Cue text is escaped for libass (``publisher.cues``): what the author wrote is what is drawn."""
+    Cue text is escaped for libass (``publisher.inputs.cues``): what the author wrote is what is drawn."""
     w, h = spec.width, spec.height
     subs = pysubs2.SSAFile()
     subs.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import TranscodeError
-from publisher.media import ffprobe_json
+from publisher.inputs.media import ffprobe_json
 from publisher.models import MasterInfo
 from publisher.transcode.planner import VideoSpec
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.store import Store
 
-log = logging.getLogger("publisher.leader")
+log = logging.getLogger("publisher.scale.leader")
 LOCK_KEY = 0x7075626C  # "publ"
 
 

@@ -1,7 +1,7 @@
 """`publisher run`: the service that completes embargoes, takes up deferred work and repeats releases.
 
 The state store is the truth. Jobs are derived from it at start-up and every ``poll`` seconds
-(``publisher.planning``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
+(``publisher.schedule.planning``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
 
 * ``embargo:<release>`` — a DateTrigger at the release's ``publish_at`` for its ``scheduled``
   publications: ``Orchestrator.run`` makes them live (stage_only is False once the time has come).
@@ -29,7 +29,7 @@ its daily window (in the rule's zone). A re-post the channel is still finishing 
 article being published or awaiting an editor) leaves the publication ``processing``.
 
 Publications left ``processing`` are asked for their status every ``processing_poll`` seconds
-(``publisher.polling``) and recorded ``live`` or ``failed`` once the channel says so.
+(``publisher.engine.polling``) and recorded ``live`` or ``failed`` once the channel says so.
 
 Isolation: a release that cannot be planned is logged once and its publications' ``error`` says
 why (cleared when it can be planned again); a job that fails is retried after ``ERROR_DELAY`` with
@@ -51,19 +51,19 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from publisher.config import SiteConfig
 from publisher.contract import Occurrence, StepOptions
+from publisher.engine.operations import adapters, gone_from_config, renditions_for, stored
+from publisher.engine.orchestrator import Orchestrator, Reporter
+from publisher.engine.polling import poll_processing
 from publisher.errors import InputError, PublisherError
-from publisher.operations import adapters, gone_from_config, renditions_for, stored
-from publisher.orchestrator import Orchestrator, Reporter
-from publisher.planning import Plan, PlannedJob, last_repeat, plan, planned_jobs, repeat_start
-from publisher.polling import poll_processing
+from publisher.inputs.config import SiteConfig
+from publisher.inputs.rules import in_window, occurrences, repeat_trigger, window_today
+from publisher.schedule.planning import Plan, PlannedJob, last_repeat, plan, planned_jobs, repeat_start
 from publisher.store import PublicationRow, ReleaseRow, Store, utcnow
-from publisher.triggers import in_window, occurrences, repeat_trigger, window_today
 
 __all__ = ["Plan", "PlannedJob", "Service", "plan", "planned_jobs", "repeat_run"]
 
-log = logging.getLogger("publisher.scheduler")
+log = logging.getLogger("publisher.schedule.service")
 #: the start of a publication's error while the service cannot plan its release
 UNPLANNED = "the service cannot plan this release: "
 BUSY_DELAY = timedelta(seconds=0.5)  # when another process holds the release's lock

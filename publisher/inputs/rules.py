@@ -12,9 +12,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from publisher.clock import MAX_AHEAD
 from publisher.errors import InputError
 from publisher.models import RepeatSpec
+from publisher.times import MAX_AHEAD
 
 
 class WallClockCron(CronTrigger):

@@ -1,7 +1,7 @@
 """The command line. The only module that prints.
 
 Verbs here: init, check, plan, release, channels, auth. Operations and reports (status, run,
-schedule, retry, update, withdraw, approve) live in ``publisher.cli_ops`` on the same app.
+schedule, retry, update, withdraw, approve) live in ``publisher.cli.ops`` on the same app.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 from typer.core import TyperGroup
 
-from publisher.checks import prepare
-from publisher.clock import local
-from publisher.context import Context
 from publisher.contract import RedactingFilter, redact
+from publisher.engine.context import Context
+from publisher.engine.orchestrator import Orchestrator, Reporter, RunResult
 from publisher.errors import InputError, PublisherError
-from publisher.orchestrator import Orchestrator, Reporter, RunResult
-from publisher.release import PastCheck
+from publisher.inputs.checks import prepare
+from publisher.inputs.manifest import PastCheck
 from publisher.store import sqlite_has_release, sqlite_url, utcnow
+from publisher.times import local
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -202,7 +202,7 @@ def release(ctx: typer.Context, manifest: Manifest, only: Only = None,
     with ConsoleReporter() as reporter:
         orch = e.orchestrator(reporter)
         if e.config.settings.broker:
-            from publisher.worker import enqueue
+            from publisher.scale.worker import enqueue
 
             result = enqueue(orch, manifest, only, now=now)
         else:
@@ -222,7 +222,7 @@ def worker(ctx: typer.Context,
     e = env(ctx)
     if not e.config.settings.broker:
         raise InputError(f"{e.config.path}: no `broker:` set; add e.g. broker: redis://127.0.0.1:6379/0")
-    from publisher.worker import run_worker
+    from publisher.scale.worker import run_worker
 
     err.print(f"worker on {e.config.settings.broker.split('@')[-1]} ({threads} thread(s))")
     run_worker(e.config.path, e.state_dir, threads)
@@ -285,18 +285,18 @@ def demo(ctx: typer.Context,
          folder: Annotated[Path, typer.Argument(help="Where to put the demo.")] = Path("publisher-demo"),
          ) -> None:
     """Make a short demo master with captions in three languages and release it to a local folder."""
-    from publisher.demo import make_demo
+    from publisher.cli.demo import make_demo
 
     e = env(ctx)
     config, manifest = make_demo(folder.resolve())
     e.config_path = config
     with ConsoleReporter() as reporter:
         result = e.orchestrator(reporter).release(manifest)
-    from publisher.cli_ops import status
+    from publisher.cli.ops import status
 
     status(ctx)
     out.print(f"website folder: {config.parent / 'www' / 'videos'}")
     raise typer.Exit(result.exit_code)
 
 
-from publisher import cli_ops  # noqa: E402,F401  (registers the operations verbs on `app`)
+from publisher.cli import ops  # noqa: E402,F401  (registers the operations verbs on `app`)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher.errors import InputError, PublisherError
-from publisher.media import CHUNK, sha256_file
+from publisher.inputs.media import CHUNK, sha256_file
 from publisher.models import Problem
 from publisher.transcode.cache import alive
 

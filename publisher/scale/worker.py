@@ -20,13 +20,13 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from publisher.checks import Prepared, build_channels
-from publisher.config import SiteConfig
-from publisher.context import Context
-from publisher.locks import RedisLocks
-from publisher.orchestrator import ChannelResult, Orchestrator, RunResult
+from publisher.engine.context import Context
+from publisher.engine.locks import RedisLocks
+from publisher.engine.orchestrator import ChannelResult, Orchestrator, RunResult
+from publisher.inputs.checks import Prepared, build_channels
+from publisher.inputs.config import SiteConfig
 
-log = logging.getLogger("publisher.worker")
+log = logging.getLogger("publisher.scale.worker")
 QUEUE = "publisher"
 STEP_TIME_LIMIT_MS = 6 * 3600 * 1000  # a long upload on a slow line is not a hung worker
 

@@ -1,4 +1,4 @@
-"""What the service should schedule, derived from the state store (see ``publisher.scheduler``).
+"""What the service should schedule, derived from the state store (see ``publisher.schedule.service``).
 
 ``plan`` is called at start-up and on every poll: a job for each release's embargo, each
 deferred publication's retry and each repeat rule whose channels are live. A release that cannot
@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from publisher.errors import InputError
+from publisher.inputs.rules import repeat_trigger
 from publisher.models import Release
 from publisher.report import one_line
 from publisher.store import EventRow, ReleaseRow, Store
-from publisher.triggers import repeat_trigger
 
 JobKind = Literal["embargo", "retry", "repeat"]
 

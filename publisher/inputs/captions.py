@@ -1,6 +1,6 @@
 """Caption files: checks (encoding, format, cue syntax, timing) and conversion to WebVTT.
 
-Parsing and writing are in ``publisher.cues``: caption text is data, never markup.
+Parsing and writing are in ``publisher.inputs.cues``: caption text is data, never markup.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import charset_normalizer
 
-from publisher.cues import Cue, parse, split_lines
-from publisher.cues import to_webvtt as cues_to_webvtt
 from publisher.errors import InputError
+from publisher.inputs.cues import Cue, parse, split_lines
+from publisher.inputs.cues import to_webvtt as cues_to_webvtt
 from publisher.models import Problem
 
 MAX_BYTES = 5 * 1024 * 1024

@@ -1,6 +1,6 @@
 """The core loop: transcode once, publish through every channel, record everything.
 
-*What* is the release (``publisher.release``), *how* are the channel adapters and the
+*What* is the release (``publisher.inputs.manifest``), *how* are the channel adapters and the
 transcoder, *when* is the scheduler; this module only runs a release now. It records the
 intent before each side effect and the result right after, owns retries with backoff, and turns
 adapter errors into publication states (failed, deferred). It never prints: a ``Reporter``
@@ -20,18 +20,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from publisher.checks import Prepared, prepare
-from publisher.clock import local, span
-from publisher.config import SiteConfig
-from publisher.content import CONTENT, changes, fingerprint, master_changed
 from publisher.contract import Channel, Job, Journal, StepOptions, redact
+from publisher.engine.content import CONTENT, changes, fingerprint, master_changed
+from publisher.engine.faults import crash_point, pause_point
+from publisher.engine.locks import Busy, FileLocks, Locks
 from publisher.errors import InputError, PublisherError, RateLimited, StoreError, Transient
-from publisher.faults import crash_point, pause_point
-from publisher.locks import Busy, FileLocks, Locks
+from publisher.inputs.checks import Prepared, prepare
+from publisher.inputs.config import SiteConfig
+from publisher.inputs.manifest import PastCheck
+from publisher.inputs.snapshots import Snapshots
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, RenditionRequest, State
-from publisher.release import PastCheck
-from publisher.snapshots import Snapshots
 from publisher.store import Store, utcnow
+from publisher.times import local, span
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")

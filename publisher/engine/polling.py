@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 
 from publisher.contract import Job, Journal, redact
+from publisher.engine.operations import adapters
+from publisher.engine.orchestrator import Orchestrator
 from publisher.errors import InputError, PublisherError
-from publisher.operations import adapters
-from publisher.orchestrator import Orchestrator
 
-log = logging.getLogger("publisher.polling")
+log = logging.getLogger("publisher.engine.polling")
 
 
 def poll_processing(orch: Orchestrator) -> list[str]:

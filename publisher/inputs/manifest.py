@@ -3,7 +3,7 @@
 ``load_release(path)`` returns a ``publisher.models.Release`` or raises ``InputError`` listing
 every problem (file, line, field, fix) at once. It reads only the manifest's own folder tree and
 never the network; media checks (ffprobe, decode, captions against the duration) come later, in
-``publisher.checks``.
+``publisher.inputs.checks``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from publisher.clock import EARLIEST, MAX_AHEAD, local, span
 from publisher.contract import Channel, control_character, override_problems
 from publisher.errors import InputError
+from publisher.inputs.rules import cron_trigger, parse_every, parse_window
+from publisher.inputs.yamlfile import Loc, YamlDocument, dotted, load_yaml, schema_problems
 from publisher.models import Problem, Release, RepeatSpec, SignageSpec
-from publisher.triggers import cron_trigger, parse_every, parse_window
-from publisher.yamlfile import Loc, YamlDocument, dotted, load_yaml, schema_problems
+from publisher.times import EARLIEST, MAX_AHEAD, local, span
 
 ID_PATTERN = r"^[a-z0-9-]{3,64}$"
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -302,7 +302,7 @@ class _Checker:
         return value
 
     def repeat(self, i: int, r: _Repeat, zone: ZoneInfo | None) -> RepeatSpec | None:
-        """A rule checked by the same trigger code the service runs (``publisher.triggers``)."""
+        """A rule checked by the same trigger code the service runs (``publisher.inputs.rules``)."""
         loc: Loc = ("repeat", i)
         if (r.cron is None) == (r.every is None):
             self.problem(loc, "give exactly one of `cron` or `every`", "e.g. cron: '0 9 1 * *' or every: 30d")

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.captions import check_captions
-from publisher.config import SiteConfig
 from publisher.contract import AccountState, Channel, channel_class, override_problems
 from publisher.errors import InputError
-from publisher.media import decode_check, probe_master, require_ffmpeg, sha256_file
+from publisher.inputs.captions import check_captions
+from publisher.inputs.config import SiteConfig
+from publisher.inputs.manifest import PastCheck, load_release
+from publisher.inputs.media import decode_check, probe_master, require_ffmpeg, sha256_file
+from publisher.inputs.snapshots import Snapshots, Source
 from publisher.models import MasterInfo, Problem, Release
-from publisher.release import PastCheck, load_release
-from publisher.snapshots import Snapshots, Source
 
 
 @dataclass

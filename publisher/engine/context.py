@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.config import SiteConfig, load_config
+from publisher.inputs.config import SiteConfig, load_config
 from publisher.store import Store, sqlite_url
 
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from publisher.checks import Prepared, build_channels
-from publisher.content import master_changed
 from publisher.contract import Channel, Job, Journal, StepOptions, redact
+from publisher.engine.content import master_changed
+from publisher.engine.orchestrator import AWAITING, ChannelResult, Orchestrator, RunResult
 from publisher.errors import FourEyes, InputError, PublisherError
+from publisher.inputs.checks import Prepared, build_channels
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition, State
-from publisher.orchestrator import AWAITING, ChannelResult, Orchestrator, RunResult
 
-log = logging.getLogger("publisher.operations")
+log = logging.getLogger("publisher.engine.operations")
 GONE = ("withdrawn", "cancelled")
 RETRYABLE = ("failed", "deferred", "pending", "processing")
 

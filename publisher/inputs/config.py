@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, kinds
 from publisher.errors import InputError
+from publisher.inputs.yamlfile import load_yaml, schema_problems
 from publisher.models import Problem
-from publisher.yamlfile import load_yaml, schema_problems
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 

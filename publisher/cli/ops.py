@@ -21,12 +21,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from publisher import operations, report
+from publisher import report
 from publisher.cli import STATE_STYLE, ConsoleReporter, Env, app, env, err, out, results_table
-from publisher.clock import span
+from publisher.engine import operations
+from publisher.engine.orchestrator import Reporter, RunResult
 from publisher.errors import InputError
-from publisher.orchestrator import Reporter, RunResult
 from publisher.store import utcnow
+from publisher.times import span
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Upcoming runs of the service, and cancelling them.")
 app.add_typer(schedule_app, name="schedule")
@@ -171,8 +172,8 @@ def run(ctx: typer.Context,
         poll: Annotated[float, typer.Option("--poll", help="Seconds between looks at the store.")] = 2.0,
         ) -> None:
     """Run the scheduler in the foreground (embargoes, deferred retries, repeats) until SIGTERM/Ctrl-C."""
-    from publisher.leader import Leadership
-    from publisher.scheduler import Service, plan
+    from publisher.scale.leader import Leadership
+    from publisher.schedule.service import Service, plan
 
     e = env(ctx)
     stop = threading.Event()
@@ -203,7 +204,7 @@ def run(ctx: typer.Context,
 @schedule_app.command("list")
 def schedule_list(ctx: typer.Context) -> None:
     """Upcoming runs with their times in the operator's zone."""
-    from publisher.scheduler import plan
+    from publisher.schedule.service import plan
 
     e = env(ctx)
     zone = e.config.zone
@@ -296,7 +297,7 @@ def approve(ctx: typer.Context, manifest: Manifest,
         with ConsoleReporter() as reporter:
             orch.reporter = reporter
             if e.config.settings.broker:
-                from publisher.worker import enqueue_prepared
+                from publisher.scale.worker import enqueue_prepared
 
                 result = enqueue_prepared(orch, a.prep)
             else:

@@ -28,8 +28,9 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, not installed
 
 from publisher.models import MasterInfo, Release
-from publisher.schedule.service import planned_jobs
-from publisher.store import PublicationRow, ReleaseRow, Store, sqlite_url
+from publisher.schedule.planning import planned_jobs
+from publisher.store import Store, sqlite_url
+from publisher.store.rows import PublicationRow, ReleaseRow
 
 CHANNELS = {"immd-youtube": "youtube", "ocmfa-web": "website", "immd-web": "website", "sb-web": "website",
             "hkgov-wechat": "wechat", "gov-app-feed": "website", "border-signage": "signage"}

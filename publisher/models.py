@@ -236,3 +236,37 @@ class Event(BaseModel):
     action: str
     message: str = ""
     actor: str = ""  # the person who did it; "" for the service
+
+
+@dataclass
+class StatusRow:
+    """One publication as a report shows it (``publisher status``)."""
+
+    release: str
+    channel: str
+    kind: str
+    state: State
+    remote_id: str
+    url: str
+    checksum: str
+    publish_at: datetime | None
+    updated_at: datetime | None
+    error: str
+    note: str
+
+
+@dataclass
+class StatusQuery:
+    release: str | None = None
+    channel: str | None = None
+    state: State | None = None
+    since: datetime | None = None
+    #: at most this many releases, the most recently changed first; 0 means all
+    limit: int = 0
+
+
+@dataclass
+class Selection:
+    rows: list[StatusRow]
+    releases: list[str]  # in display order
+    total_releases: int  # how many releases matched before the limit

@@ -9,7 +9,6 @@ store of tens of thousands of publications.
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import io
 import json
@@ -19,17 +18,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, select_autoescape
-from pydantic import ValidationError
-from sqlalchemy import func, select
-
 from publisher.errors import InputError
-from publisher.models import Event, Release, State
-from publisher.store import PublicationRow, ReleaseRow, RenditionRow, Store, utcnow
+from publisher.models import Event, Release, Selection, State, StatusQuery, StatusRow
+from publisher.store import Store, utcnow
 from publisher.times import local, span
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 #: the documented fields of `publisher status --json` / `--csv`, in this order
 FIELDS = ("release", "channel", "kind", "state", "remote_id", "url", "checksum", "publish_at",
@@ -40,108 +38,39 @@ STATE_COLOURS = {"live": "#1e7b34", "scheduled": "#0a6c8f", "processing": "#2a4d
 MAX_EMBED = 4 * 1024 * 1024  # a bigger poster is linked as a local file instead of embedded
 
 
-@dataclass
-class StatusRow:
-    release: str
-    channel: str
-    kind: str
-    state: str
-    remote_id: str
-    url: str
-    checksum: str
-    publish_at: datetime | None
-    updated_at: datetime | None
-    error: str
-    note: str
-
-    def record(self) -> dict[str, str]:
-        """The stable JSON/CSV form: every field a string, times ISO 8601 UTC ("" when unset)."""
-        return {"release": self.release, "channel": self.channel, "kind": self.kind, "state": self.state,
-                "remote_id": self.remote_id, "url": self.url, "checksum": self.checksum,
-                "publish_at": _iso(self.publish_at), "updated_at": _iso(self.updated_at),
-                "error": self.error, "note": self.note}
+def record(row: StatusRow) -> dict[str, str]:
+    """The stable JSON/CSV form: every field a string, times ISO 8601 UTC ("" when unset)."""
+    return {"release": row.release, "channel": row.channel, "kind": row.kind, "state": str(row.state),
+            "remote_id": row.remote_id, "url": row.url, "checksum": row.checksum,
+            "publish_at": _iso(row.publish_at), "updated_at": _iso(row.updated_at),
+            "error": row.error, "note": row.note}
 
 
 def _iso(value: datetime | None) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
+    if value is None:
+        return ""
+    try:
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError):
+        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "+00:00"
 
 
-@dataclass
-class Query:
-    release: str | None = None
-    channel: str | None = None
-    state: str | None = None
-    since: datetime | None = None
-    #: at most this many releases, the most recently changed first; 0 means all
-    limit: int = 0
-    #: the time against which a scheduled publication is overdue (default: now)
-    now: datetime | None = None
+def select_rows(store: Store, query: StatusQuery, now: datetime | None = None) -> Selection:
+    """Publications matching ``query``, grouped by release (most recently changed release first),
+    with "overdue" in the note of every scheduled one whose time has passed."""
+    selection = store.status(query)
+    mark_overdue(selection.rows, now or utcnow())
+    return selection
 
 
-@dataclass
-class Selection:
-    rows: list[StatusRow]
-    releases: list[str]  # in display order
-    total_releases: int  # how many releases matched before the limit
-
-
-_COLUMNS = (PublicationRow.release_id, PublicationRow.channel, PublicationRow.kind, PublicationRow.state,
-            PublicationRow.remote_id, PublicationRow.url, PublicationRow.checksum, PublicationRow.publish_at,
-            PublicationRow.updated_at, PublicationRow.error, PublicationRow.note)
-
-
-def select_rows(store: Store, query: Query) -> Selection:
-    """Publications matching ``query``, grouped by release (most recently changed release first)."""
-    if query.state and query.state not in list(State):
-        raise InputError(f"--state {query.state}: not a state; use one of {', '.join(State)}")
-    conditions = []
-    if query.release:
-        conditions.append(PublicationRow.release_id == query.release)
-    if query.channel:
-        conditions.append(PublicationRow.channel == query.channel)
-    if query.state:
-        conditions.append(PublicationRow.state == query.state)
-    if query.since:
-        conditions.append(PublicationRow.updated_at >= query.since)
-    # Core (not ORM) queries: a report reads tens of thousands of plain rows
-    with store.session() as s:
-        conn = s.connection()
-        if not query.limit:
-            q = (select(*_COLUMNS).where(*conditions)
-                 .order_by(PublicationRow.release_id, PublicationRow.channel))
-            rows = [StatusRow(*r) for r in conn.execute(q)]
-            mark_overdue(rows, query.now or utcnow())
-            ids = list(dict.fromkeys(r.release for r in rows))
-            return Selection(rows, ids, len(ids))
-        ids = _latest_releases(conn, conditions, query.limit)
-        if conditions:
-            distinct = func.count(func.distinct(PublicationRow.release_id))
-            total = conn.scalar(select(distinct).where(*conditions))
-        else:
-            total = conn.scalar(select(func.count()).select_from(ReleaseRow))
-        q = select(*_COLUMNS).where(PublicationRow.release_id.in_(ids), *conditions)
-        rows = [StatusRow(*r) for r in conn.execute(q.order_by(PublicationRow.channel))]
-    order = {rid: i for i, rid in enumerate(ids)}
-    rows.sort(key=lambda r: order[r.release])
-    mark_overdue(rows, query.now or utcnow())
-    return Selection(rows, ids, int(total or 0))
-
-
-def _latest_releases(conn: Any, conditions: list[Any], limit: int) -> list[str]:
-    """The ``limit`` releases changed most recently, walking the updated_at index newest first."""
-    ids: dict[str, None] = {}
-    batch = max(limit * 25, 500)
-    offset = 0
-    while len(ids) < limit:
-        q = (select(PublicationRow.release_id).where(*conditions)
-             .order_by(PublicationRow.updated_at.desc()).limit(batch).offset(offset))
-        got = list(conn.scalars(q))
-        for rid in got:
-            ids.setdefault(rid, None)
-        if len(got) < batch:
-            break
-        offset += batch
-    return list(ids)[:limit]
+def parse_state(text: str | None) -> State | None:
+    """``--state``: one of the publication states."""
+    if text is None:
+        return None
+    try:
+        return State(text)
+    except ValueError:
+        raise InputError(f"--state {text}: not a state; use one of {', '.join(State)}") from None
 
 
 def parse_since(text: str, zone: ZoneInfo, now: datetime) -> datetime:
@@ -184,7 +113,7 @@ def to_json(rows: list[StatusRow]) -> str:
     """A JSON list, one publication object per line (compact, and still readable and diffable)."""
     if not rows:
         return "[]"
-    return "[\n" + ",\n".join(json.dumps(r.record(), ensure_ascii=False) for r in rows) + "\n]"
+    return "[\n" + ",\n".join(json.dumps(record(r), ensure_ascii=False) for r in rows) + "\n]"
 
 
 def to_csv(rows: list[StatusRow]) -> str:
@@ -192,7 +121,7 @@ def to_csv(rows: list[StatusRow]) -> str:
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(r.record())
+        writer.writerow(record(r))
     return buf.getvalue()
 
 
@@ -210,25 +139,14 @@ class ReleaseView:
 
 def stored_releases(store: Store, ids: list[str]) -> dict[str, Release]:
     """The stored releases that can be read; a damaged record is left out (its rows still show)."""
-    if not ids:
-        return {}
-    out = {}
-    with store.session() as s:
-        rows = list(s.execute(select(ReleaseRow.id, ReleaseRow.release_json).where(ReleaseRow.id.in_(ids))))
-    for rid, text in rows:
-        with contextlib.suppress(ValidationError):
-            out[rid] = Release.model_validate_json(text)
-    return out
+    return {rid: r for rid, r in store.releases(ids).items() if r is not None}
 
 
 def poster_source(store: Store, release: Release | None, release_id: str) -> str:
     """The release's poster as a data: URI: the cached poster rendition, else the manifest thumbnail."""
     candidates: list[Path] = []
-    with store.session() as s:
-        folders = s.scalars(select(RenditionRow.folder).where(RenditionRow.release_id == release_id,
-                                                              RenditionRow.profile == "poster"))
-        for folder in folders:
-            candidates += sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".jpg", ".png"))
+    for folder in store.rendition_folders(release_id, "poster"):
+        candidates += sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".png"))
     if release is not None and release.thumbnail is not None:
         candidates.append(release.thumbnail)
     for path in candidates:
@@ -271,6 +189,8 @@ def _event(e: Event, zone: ZoneInfo) -> dict[str, str]:
 
 
 def _environment() -> Environment:
+    from jinja2 import Environment, select_autoescape
+
     return Environment(autoescape=select_autoescape(default=True, default_for_string=True),
                        trim_blocks=True, lstrip_blocks=True)
 

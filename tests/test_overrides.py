@@ -21,18 +21,20 @@ import pytest
 import yaml
 
 from publisher.contract import channel_class
-from publisher.engine.orchestrator import Orchestrator
+from publisher.engine import release as release_verbs
+from publisher.engine import verbs
+from publisher.engine.engine import Engine
 from publisher.inputs.checks import prepare
 from publisher.inputs.config import load_config
 from publisher.inputs.manifest import load_release
 from publisher.inputs.rules import repeat_trigger
-from publisher.schedule.service import repeat_run
 from publisher.store import Store, sqlite_url
 from tests import test_wechat as wxtest
 from tests.conftest import Project
 from tests.fakes.wechat_server import serve_wechat
 from tests.fakes.youtube_server import YouTubeFake
 from tests.faultproxy import FaultProxy
+from tests.renditions import FixedClock
 
 WEB = {"kind": "website", "public_url": "https://www.example.gov.hk/videos/"}
 
@@ -274,8 +276,8 @@ def test_signage_window_lists_the_item_only_in_its_daily_window(project: Callabl
 
     clock = [after]
     store = Store(sqlite_url(proj.state_dir))
-    orch = Orchestrator(config, store, proj.state_dir, now=lambda: clock[0])
-    result = orch.release(proj.manifest_path)
+    engine = Engine(config, store, proj.state_dir, clock=FixedClock(lambda: clock[0]))
+    result = release_verbs.release(engine, proj.manifest_path)
     assert [r.state for r in result.results] == ["live"], result.results
     playlist = proj.root / "screens" / "hall" / "playlist.json"
 
@@ -286,9 +288,9 @@ def test_signage_window_lists_the_item_only_in_its_daily_window(project: Callabl
     assert shown() == ("2026-12-02T01:00:00+00:00", "2026-12-02T10:00:00+00:00")  # tomorrow 09:00-18:00
     # the service's daily run at the window's start moves it to that day's window
     clock[0] = datetime(2026, 12, 3, 1, 0, 30, tzinfo=UTC)
-    message = repeat_run(orch, proj.manifest["id"], 0)
+    message = verbs.repeat(engine, proj.manifest["id"], 0)
     assert "screens re-published" in message, message
     assert shown() == ("2026-12-03T01:00:00+00:00", "2026-12-03T10:00:00+00:00")
     # outside the window the service's run is skipped
     clock[0] = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-    assert "outside the window" in repeat_run(orch, proj.manifest["id"], 0)
+    assert "outside the window" in verbs.repeat(engine, proj.manifest["id"], 0)

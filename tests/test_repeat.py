@@ -1,4 +1,4 @@
-"""Repeat runs through the real adapters (``job.options.repeat``, as ``repeat_run`` passes it) and
+"""Repeat runs through the real adapters (``job.options.repeat``, as ``verbs.repeat`` passes it) and
 the service's polling of publications left ``processing``.
 
 App feed and signage on real folders, WeChat through the loopback HTTPS fake: each occurrence
@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from publisher.contract import Job, Journal
-from publisher.engine.orchestrator import Orchestrator
+from publisher.engine import verbs
+from publisher.engine.engine import Engine
 from publisher.errors import RateLimited
 from publisher.inputs.config import load_config
 from publisher.models import Rendition, SignageSpec
-from publisher.schedule.service import Service, repeat_run
+from publisher.schedule.service import Service
 from publisher.store import Store, sqlite_url
 from tests import test_app_feed as feedtest
 from tests import test_signage as signtest
@@ -254,9 +255,8 @@ def test_processing_publications_are_polled_to_live(project: Callable[[], Projec
             assert pub is not None and pub.url == first["url"]
             assert any(e.action == "live" and "now live" in e.message for e in store.events(rid))
             # a repeat run makes a new draft for the editor: processing, then live again
-            orch = Orchestrator(load_config(proj.config_path), store, proj.state_dir)
-            with orch.lock(rid):
-                message = repeat_run(orch, rid, 0)
+            engine = Engine(load_config(proj.config_path), store, proj.state_dir)
+            message = verbs.repeat(engine, rid, 0)
             assert "wechat re-publishing (draft awaiting an editor)" in message
             assert state() == "processing" and len(fake.drafts) == 1
             editor_publishes()

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.contract import Channel, ChannelOptions, Job, register
-from publisher.engine.orchestrator import Orchestrator
+from publisher.engine import verbs
+from publisher.engine.engine import Engine
 from publisher.errors import RateLimited, Rejected
 from publisher.inputs.config import load_config
 from publisher.inputs.rules import (
@@ -43,9 +44,11 @@ from publisher.inputs.rules import (
     window_today,
 )
 from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, RepeatSpec
-from publisher.schedule.service import Service, planned_jobs, repeat_run
+from publisher.schedule.planning import planned_jobs
+from publisher.schedule.service import Service
 from publisher.store import Store, sqlite_url
 from tests.conftest import Project
+from tests.renditions import FixedClock
 
 
 class DropOptions(ChannelOptions):
@@ -400,9 +403,8 @@ def test_repeat_runs_only_inside_its_window_and_only_while_live(
     evening = datetime.combine(tomorrow, datetime.min.time(), hk).replace(hour=20)
     morning = evening.replace(hour=10) + timedelta(days=1)
     for at in (evening, morning):
-        orch = Orchestrator(config, store, proj.state_dir, now=lambda at=at: at.astimezone(UTC))
-        with orch.lock(rid):
-            repeat_run(orch, rid, 0)
+        engine = Engine(config, store, proj.state_dir, clock=FixedClock(lambda at=at: at.astimezone(UTC)))
+        verbs.repeat(engine, rid, 0)
     events = [e.message for e in store.events(rid) if e.action == "repeat"]
     assert "skipped, outside the window 09:00-18:00" in events[0]
     assert "feed re-published" in events[1] and "coalesced" in events[1]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from publisher.engine.orchestrator import Orchestrator
+from publisher.engine.engine import Engine
 from publisher.errors import InputError
 from publisher.inputs.config import load_config
 from publisher.inputs.media import probe_master
@@ -219,22 +219,22 @@ def test_later_runs_read_the_recorded_bytes_or_refuse(project: Callable[[], Proj
     proj.write()
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     rid = proj.manifest["id"]
-    orch = Orchestrator(load_config(proj.config_path), Store(sqlite_url(proj.state_dir)), proj.state_dir)
-    release, master = orch.store.get_release(rid), orch.store.get_master(rid)
+    engine = Engine(load_config(proj.config_path), Store(sqlite_url(proj.state_dir)), proj.state_dir)
+    release, master = engine.store.get_release(rid), engine.store.get_master(rid)
     assert release is not None and master is not None
     path = source_file(proj, "master")
     checked = path.read_bytes()
     path.write_bytes(swapped["master"])  # an embargo, retry or repeat later still gets the checked bytes
-    work, work_master = orch.checked(release, master)
+    work, work_master = engine.checked(release, master)
     assert work.master == work_master.path != path and sha(work.master) == master.sha256
     assert work.captions["en"] != release.captions["en"] and work.thumbnail != release.thumbnail
     work.master.unlink()  # its copy gone (another machine's cache) and the file changed: refused
     with pytest.raises(InputError) as refused:
-        orch.checked(release, master)
+        engine.checked(release, master)
     assert str(path) in str(refused.value) and "changed after it was checked" in str(refused.value)
     assert hashlib.sha256(swapped["master"]).hexdigest() not in str(sorted(work.master.parent.iterdir()))
     path.write_bytes(checked)  # the checked bytes back: copied again
-    again, _ = orch.checked(release, master)
+    again, _ = engine.checked(release, master)
     assert again.master == work.master and sha(again.master) == master.sha256
 
 

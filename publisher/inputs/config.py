@@ -69,11 +69,17 @@ class SiteConfig:
 
     def channel(self, name: str, state_dir: Path, options: ChannelOptions | None = None,
                 accounts: AccountState | None = None) -> Channel:
+        """The channel's adapter; its private folder ``<state>/channels/<name>`` is made by the
+        engine before anything is sent (checking makes nothing)."""
         opts = options or self.options[name]
         cls = channel_class(opts.kind)
-        folder = state_dir / "channels" / name
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return cls(name, opts, config_dir=self.dir, state_dir=folder, accounts=accounts)
+        return cls(name, opts, config_dir=self.dir, state_dir=state_dir / "channels" / name,
+                   accounts=accounts)
+
+    def cache_dir(self, state_dir: Path) -> Path:
+        """The rendition cache: ``cache_dir`` (relative to this file), else in the state folder."""
+        value = self.settings.cache_dir
+        return self.resolve(value) if value else state_dir / "renditions"
 
 
 def scale_out_problems(path: Path, line: int | None) -> list[Problem]:

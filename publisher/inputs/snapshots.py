@@ -26,11 +26,21 @@ from pathlib import Path
 from publisher.errors import InputError, PublisherError
 from publisher.inputs.media import CHUNK, sha256_file
 from publisher.models import Problem
-from publisher.transcode.cache import alive
 
 TMP_PREFIX = ".tmp-"
 _verified: dict[Path, tuple[int, int, int]] = {}  # snapshot -> (inode, size, mtime) verified here
 _lock = threading.Lock()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (its work folders are not stale)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,14 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from publisher.engine import verbs
 from publisher.engine.context import Context
-from publisher.engine.locks import RedisLocks
-from publisher.engine.orchestrator import ChannelResult, Orchestrator, RunResult
-from publisher.inputs.checks import Prepared, build_channels
+from publisher.engine.engine import Engine, Step
+from publisher.engine.release import Dispatch
+from publisher.engine.results import ChannelResult, RunResult, Verb
 from publisher.inputs.config import SiteConfig
+from publisher.models import MasterInfo, Release
+from publisher.scale.locks import RedisLocks
 
 log = logging.getLogger("publisher.scale.worker")
 QUEUE = "publisher"
@@ -43,21 +46,13 @@ _context: Context | None = None
 def publish_step(release_id: str, channel: str) -> None:
     """One (release, channel) step, run by a worker."""
     assert _context is not None, "publish_step runs inside `publisher worker`"
-    ctx = _context
-    store, config = ctx.store, ctx.config
-    release, master = store.get_release(release_id), store.get_master(release_id)
-    if release is None or master is None or channel not in config.options:
-        log.error("step %s/%s: release or channel unknown here; dropped", release_id, channel)
-        return
-    channels, problems = build_channels(config, release, [channel], ctx.state_dir, store.accounts)
-    if problems:
-        store.update_publication(release_id, channel, state="failed", error=str(problems[0]))
-        return
+    config = _context.config
     locks = RedisLocks(config.settings.broker or "", lease_seconds=config.settings.broker_heartbeat_ms / 1000)
-    orch = Orchestrator(config, store, ctx.state_dir, locks=locks)
-    with locks.hold(f"step-{release_id}-{channel}"):
-        result = orch.run(release, master, channels)
-    for r in result.results:
+    engine = Engine(config, _context.store, _context.state_dir, locks=locks)
+    if _context.store.get_publication(release_id, channel) is None:
+        log.error("step %s/%s: no such publication in the store; dropped", release_id, channel)
+        return
+    for r in verbs.step(engine, release_id, channel).results:
         log.info("step %s/%s: %s %s", release_id, channel, r.state, r.error)
 
 
@@ -66,29 +61,21 @@ def _actor(broker: RedisBroker) -> Any:
                           max_retries=3, time_limit=STEP_TIME_LIMIT_MS)(publish_step)
 
 
-def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None, *,
-            now: bool = False) -> RunResult:
-    """Check and record the release, then send one message per channel with work to do."""
-    prep = orch.admit(manifest, only, now=now)
-    if orch.approval_gap(prep):
-        return orch.submit(prep)
-    return enqueue_prepared(orch, prep)
+def to_workers(engine: Engine) -> Dispatch:
+    """Run a release's steps on the workers: one message per step (``release(dispatch=...)``)."""
+    actor = _actor(make_broker(engine.config))
 
-
-def enqueue_prepared(orch: Orchestrator, prep: Prepared) -> RunResult:
-    """Record a prepared (and, where required, approved) release and send its steps."""
-    result = RunResult(prep.release.id, warnings=prep.warnings + orch.unattended(prep.release, prep.channels))
-    with orch.lock(prep.release.id):
-        result.changes = orch.record(prep)
-        todo, _updates = orch.select(prep.release, prep.channels, result)
-        actor = _actor(make_broker(orch.config))
-        for name in todo:
-            actor.send(prep.release.id, name)
-            orch.store.add_event(prep.release.id, "queued", "sent to the workers", name)
-            pub = orch.store.get_publication(prep.release.id, name)
+    def dispatch(release: Release, master: MasterInfo, steps: dict[str, Step]) -> RunResult:
+        result = RunResult(release.id)
+        for name in steps:
+            actor.send(release.id, name)
+            engine.store.add_event(release.id, Verb.QUEUED, "sent to the workers", name)
+            pub = engine.store.get_publication(release.id, name)
             assert pub is not None
             result.results.append(ChannelResult.of(pub))
-    return result
+        return result
+
+    return dispatch
 
 
 def run_worker(config_path: Path, state_dir: Path, threads: int = 1) -> None:

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from enum import StrEnum
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from publisher.errors import InputError
 from publisher.inputs.rules import repeat_trigger
-from publisher.models import Release
+from publisher.models import Release, State
 from publisher.report import one_line
-from publisher.store import EventRow, ReleaseRow, Store
+from publisher.store import Store
 
-JobKind = Literal["embargo", "retry", "repeat"]
+
+class Kind(StrEnum):
+    EMBARGO = "embargo"  # make the staged channels live at publish_at
+    RETRY = "retry"  # take up a deferred channel at retry_at
+    REPEAT = "repeat"  # one run of a repeat rule
 
 
 @dataclass(frozen=True)
 class PlannedJob:
     id: str
-    kind: JobKind
+    kind: Kind
     release: str
     channels: tuple[str, ...]
     trigger: BaseTrigger
@@ -38,25 +41,9 @@ class PlannedJob:
     rule: int = -1
 
 
-def last_repeat(store: Store, release_id: str, rule: int) -> datetime | None:
-    q = (select(EventRow.at).where(EventRow.release_id == release_id, EventRow.action == "repeat",
-                                   EventRow.message.like(f"rule {rule}:%"))
-         .order_by(EventRow.id.desc()).limit(1))
-    with store.session() as s:
-        return s.scalars(q).first()
-
-
 def repeat_start(release: Release, created: datetime) -> datetime:
     """Repeats count from the publish time (or from when the release was recorded, if later)."""
     return max(release.publish_at or created, created)
-
-
-def repeating_releases(store: Store) -> list[tuple[str, str, datetime]]:
-    """(id, stored JSON, first recorded) of the releases whose manifest has a ``repeat`` rule."""
-    q = select(ReleaseRow.id, ReleaseRow.release_json, ReleaseRow.created_at).where(
-        ReleaseRow.release_json.like('%"repeat":[{%'))
-    with store.session() as s:
-        return [(rid, text, created) for rid, text, created in s.execute(q)]
 
 
 @dataclass
@@ -72,20 +59,20 @@ def plan(store: Store, now: datetime | None = None) -> Plan:
     jobs: list[PlannedJob] = []
     problems: dict[str, str] = {}
     embargo: dict[str, list[tuple[str, datetime]]] = {}
-    for p in store.publications(state="scheduled"):
+    for p in store.publications(state=State.SCHEDULED):
         if p.publish_at is not None:
             embargo.setdefault(p.release, []).append((p.channel, p.publish_at))
     for rid, items in embargo.items():
         at = min(a for _, a in items)
         names = tuple(sorted(c for c, _ in items))
-        jobs.append(PlannedJob(f"embargo:{rid}", "embargo", rid, names, DateTrigger(at, UTC), at,
+        jobs.append(PlannedJob(f"embargo:{rid}", Kind.EMBARGO, rid, names, DateTrigger(at, UTC), at,
                                f"{at.isoformat()}|{names}", "go live"))
-    for p in store.publications(state="deferred"):
+    for p in store.publications(state=State.DEFERRED):
         if p.retry_at is not None:
-            jobs.append(PlannedJob(f"retry:{p.release}:{p.channel}", "retry", p.release, (p.channel,),
+            jobs.append(PlannedJob(f"retry:{p.release}:{p.channel}", Kind.RETRY, p.release, (p.channel,),
                                    DateTrigger(p.retry_at, UTC), p.retry_at, p.retry_at.isoformat(),
                                    f"retry ({p.error.splitlines()[0] if p.error else 'deferred'})"))
-    for rid, text, created in repeating_releases(store):
+    for rid, text, created in store.repeating():
         try:
             jobs += repeat_jobs(store, Release.model_validate_json(text), created)
         except ValidationError as exc:
@@ -100,18 +87,18 @@ def plan(store: Store, now: datetime | None = None) -> Plan:
 
 def repeat_jobs(store: Store, release: Release, created: datetime) -> list[PlannedJob]:
     jobs = []
-    live = {p.channel for p in store.publications(release.id, state="live")}
+    live = {p.channel for p in store.publications(release.id, state=State.LIVE)}
     for i, spec in enumerate(release.repeat):
         names = tuple(c for c in spec.channels if c in live)
         if not names:
             continue
         trigger = repeat_trigger(spec)
-        base = last_repeat(store, release.id, i) or repeat_start(release, created)
+        base = store.last_repeat(release.id, i) or repeat_start(release, created)
         first = trigger.get_next_fire_time(base, base)
         if first is None:
             continue
         what = f"cron '{spec.cron}'" if spec.cron else f"every {spec.every}"
-        jobs.append(PlannedJob(f"repeat:{release.id}:{i}", "repeat", release.id, names, trigger,
+        jobs.append(PlannedJob(f"repeat:{release.id}:{i}", Kind.REPEAT, release.id, names, trigger,
                                first.astimezone(UTC), f"{spec.model_dump_json()}|{names}",
                                f"repeat, {what} ({spec.timezone})", rule=i))
     return jobs

@@ -4,7 +4,7 @@ The state store is the truth. Jobs are derived from it at start-up and every ``p
 (``publisher.schedule.planning``) and kept only in memory (APScheduler 3.11, MemoryJobStore, never pickled):
 
 * ``embargo:<release>`` — a DateTrigger at the release's ``publish_at`` for its ``scheduled``
-  publications: ``Orchestrator.run`` makes them live (stage_only is False once the time has come).
+  publications: ``verbs.go_live`` makes them live.
   Channels whose service flips the embargo itself (YouTube's publishAt) are confirmed the same way.
 * ``retry:<release>:<channel>`` — a DateTrigger at a ``deferred`` publication's ``retry_at``.
 * ``repeat:<release>:<n>`` — the manifest's ``repeat[n]`` rule: a CronTrigger (wall-clock, in the
@@ -15,12 +15,12 @@ The state store is the truth. Jobs are derived from it at start-up and every ``p
 
 Misfire policy: every job has ``coalesce=True`` and ``misfire_grace_time=None``: a run that was
 due while the service was down runs once, as soon as it is back, however late, never N times.
-For repeat rules the last run is read back from the event log, so missed runs are counted across
-restarts and the ``repeat`` event says how many were folded into one. A publish time passed
+For repeat rules the last run is kept in the store (``repeat_runs``), so missed runs are counted
+across restarts and the ``repeat`` event says how many were folded into one. A publish time passed
 during downtime publishes at once on start-up; the state (``live``) keeps it from running twice.
 
 A repeat run re-publishes to each of the rule's channels that is live: it calls the adapter's
-``publish`` through ``Orchestrator.attempt`` with ``job.options.repeat`` = the occurrence (its time
+``publish`` (``verbs.repeat``) with ``job.options.repeat`` = the occurrence (its time
 and, for a rule with a window, today's window). An adapter that can re-post (a new app-feed item, a new
 WeChat article, a signage playlist entry for today's window) does so once per occurrence; any
 other adapter's idempotent ``publish`` just confirms the copy is still live. A failed repeat
@@ -29,7 +29,8 @@ its daily window (in the rule's zone). A re-post the channel is still finishing 
 article being published or awaiting an editor) leaves the publication ``processing``.
 
 Publications left ``processing`` are asked for their status every ``processing_poll`` seconds
-(``publisher.engine.polling``) and recorded ``live`` or ``failed`` once the channel says so.
+(``verbs.poll``) and recorded ``live`` or ``failed`` once the channel says so; every channel's
+``housekeeping`` runs as often (ended signage items leave the playlists).
 
 Isolation: a release that cannot be planned is logged once and its publications' ``error`` says
 why (cleared when it can be planned again); a job that fails is retried after ``ERROR_DELAY`` with
@@ -49,19 +50,15 @@ from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
 
-from publisher.contract import Occurrence, StepOptions
-from publisher.engine.operations import adapters, gone_from_config, renditions_for, stored
-from publisher.engine.orchestrator import Orchestrator, Reporter
-from publisher.engine.polling import poll_processing
-from publisher.errors import InputError, PublisherError
+from publisher.engine import verbs
+from publisher.engine.engine import Engine
+from publisher.engine.results import Quiet, Reporter
+from publisher.errors import PublisherError, ReleaseBusy
 from publisher.inputs.config import SiteConfig
-from publisher.inputs.rules import in_window, occurrences, repeat_trigger, window_today
-from publisher.schedule.planning import Plan, PlannedJob, last_repeat, plan, planned_jobs, repeat_start
-from publisher.store import PublicationRow, ReleaseRow, Store, utcnow
-
-__all__ = ["Plan", "PlannedJob", "Service", "plan", "planned_jobs", "repeat_run"]
+from publisher.models import GONE
+from publisher.schedule.planning import Kind, Plan, PlannedJob, plan
+from publisher.store import Store, utcnow
 
 log = logging.getLogger("publisher.schedule.service")
 #: the start of a publication's error while the service cannot plan its release
@@ -84,7 +81,7 @@ class Service:
         self.poll = poll
         self.processing_poll = processing_poll
         self.notify = notify or (lambda text: log.info("%s", text))
-        self.reporter = reporter or Reporter()
+        self.reporter: Reporter = reporter or Quiet()
         self.scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(8)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
@@ -101,15 +98,15 @@ class Service:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._problems: dict[str, str] | None = None  # None: not looked yet (stale notes to clear)
 
-    def orchestrator(self) -> Orchestrator:
-        return Orchestrator(self.config, self.store, self.state_dir, reporter=self.reporter)
+    def engine(self) -> Engine:
+        return Engine(self.config, self.store, self.state_dir, reporter=self.reporter)
 
     def start(self) -> None:
         self.scheduler.start()
         self._stop.clear()
         self.sync()
-        self.scheduler.add_job(self._poll_processing, "interval", seconds=self.processing_poll,
-                               id="processing", name="ask channels about processing publications",
+        self.scheduler.add_job(self._upkeep, "interval", seconds=self.processing_poll,
+                               id="upkeep", name="ask channels about processing publications; housekeeping",
                                next_run_time=utcnow(), replace_existing=True)
         self._poller = threading.Thread(target=self._poll_loop, name="publisher-sync", daemon=True)
         self._poller.start()
@@ -189,9 +186,7 @@ class Service:
         clear that when it can be planned again."""
         known = self._problems
         if known is None:  # first look: clear what an earlier run noted and is no longer true
-            q = select(PublicationRow.release_id).where(PublicationRow.error.like(UNPLANNED + "%"))
-            with self.store.session() as s:
-                known = {rid: "" for rid in s.scalars(q)}
+            known = {p.release: "" for p in self.store.publications(error_prefix=UNPLANNED)}
         for rid, why in problems.items():
             if known.get(rid) != why:
                 log.error("%s cannot be planned: %s", rid, why)
@@ -203,39 +198,41 @@ class Service:
 
     def _note(self, release_id: str, why: str) -> None:
         for p in self.store.publications(release_id):
-            if why and p.state not in ("withdrawn", "cancelled") and p.error != UNPLANNED + why:
+            if why and p.state not in GONE and p.error != UNPLANNED + why:
                 self.store.update_publication(release_id, p.channel, error=UNPLANNED + why)
             elif not why and p.error.startswith(UNPLANNED):
                 self.store.update_publication(release_id, p.channel, error="")
 
-    def _poll_processing(self) -> None:
+    def _upkeep(self) -> None:
         if self._leading is False or self._stop.is_set():
             return
-        try:
-            for line in poll_processing(self.orchestrator()):
-                self.notify(line)
-        except Exception:
-            log.exception("checking processing publications; will try again")
+        for work in (verbs.poll, verbs.housekeeping):
+            try:
+                for line in work(self.engine()):
+                    self.notify(line)
+            except Exception:
+                log.exception("%s; will try again", work.__name__)
         self._wake.set()  # a publication that went live may have repeat rules to plan
 
     def _run(self, job: PlannedJob) -> None:
         with self._sync_lock:
             self._running.add(job.id)
         try:
-            if job.kind == "embargo":
-                self._embargo(job)
-            elif job.kind == "retry":
-                self._retry(job)
+            engine = self.engine()
+            if job.kind is Kind.EMBARGO:
+                line = verbs.go_live(engine, job.release)
+            elif job.kind is Kind.RETRY:
+                line = "; ".join(f"{job.release}: retried {r.channel}: {r.state} {r.error}".rstrip()
+                                 for r in verbs.resume(engine, job.release, job.channels[0]).results)
             else:
-                self._repeat(job)
+                line = verbs.repeat(engine, job.release, job.rule)
+            if line:
+                self.notify(line)
             # an embargo or retry that is still wanted after running (the channel said "not yet")
             # is looked at again after a pause, not in a tight loop
             self._not_before[job.id] = utcnow() + AGAIN_DELAY
-        except InputError as exc:
-            if "another publisher process" in str(exc):
-                self._not_before[job.id] = utcnow() + BUSY_DELAY
-            else:
-                self._failed(job, str(exc))
+        except ReleaseBusy:
+            self._not_before[job.id] = utcnow() + BUSY_DELAY
         except PublisherError as exc:
             self._failed(job, str(exc))
         except Exception as exc:
@@ -258,89 +255,3 @@ class Service:
         except Exception:
             log.exception("recording the failure of %s", job.id)
         self.notify(f"{job.release}: {text}")
-
-    def _embargo(self, job: PlannedJob) -> None:
-        orch = self.orchestrator()
-        with orch.lock(job.release):
-            release, master = stored(orch, job.release)
-            names = [p.channel for p in self.store.publications(job.release, state="scheduled")]
-            if not names:
-                return  # done meanwhile (another process, or a cancel)
-            if release.publish_at and release.publish_at > utcnow():
-                return  # the time moved (an update); the next sync plans the new one
-            started = utcnow()
-            channels, missing = adapters(orch, release, names)
-            result = orch.run(release, master, channels) if channels else None  # stage_only is now False
-            for name in missing:
-                gone_from_config(orch, release.id, name, "publish")
-            lag = (started - release.publish_at).total_seconds() if release.publish_at else 0.0
-            states = ", ".join(f"{r.channel} {r.state}" for r in result.results) if result else "nothing"
-            late = " (late: the service was not running at the publish time)" if lag > 5 else ""
-            self.store.add_event(release.id, "embargo", f"publish time reached; started {lag:.2f} s "
-                                 f"after it{late}: {states}")
-            self.notify(f"{release.id}: embargo lifted ({lag:.2f} s after the time): {states}")
-
-    def _retry(self, job: PlannedJob) -> None:
-        orch = self.orchestrator()
-        name = job.channels[0]
-        with orch.lock(job.release):
-            release, master = stored(orch, job.release)
-            pub = self.store.get_publication(job.release, name)
-            if pub is None or pub.state != "deferred":
-                return
-            channels, missing = adapters(orch, release, [name])
-            if missing:
-                gone_from_config(orch, release.id, name, "retry")
-                return
-            result = orch.run(release, master, channels)
-            for r in result.results:
-                self.notify(f"{release.id}: retried {r.channel}: {r.state} {r.error}".rstrip())
-
-    def _repeat(self, job: PlannedJob) -> None:
-        orch = self.orchestrator()
-        with orch.lock(job.release):
-            self.notify(repeat_run(orch, job.release, job.rule))
-
-
-def repeat_run(orch: Orchestrator, release_id: str, rule: int) -> str:
-    """One run of ``repeat[rule]`` (the caller holds the lock). Returns what the event log says."""
-    release, master = stored(orch, release_id)
-    if rule >= len(release.repeat):
-        return f"{release_id}: repeat rule {rule} no longer exists"
-    spec = release.repeat[rule]
-    now = orch.now()
-    with orch.store.session() as s:
-        created = s.scalar(select(ReleaseRow.created_at).where(ReleaseRow.id == release_id)) or now
-    base = last_repeat(orch.store, release_id, rule) or repeat_start(release, created)
-    due = occurrences(repeat_trigger(spec), base, now)
-    occurrence = due[-1] if due else now
-    zone = orch.config.zone
-    missed = ""
-    if len(due) > 1:
-        first, last = (f"{t.astimezone(zone):%Y-%m-%d %H:%M %Z}" for t in (due[0], due[-2]))
-        missed = (f"; {len(due) - 1} earlier run(s) were missed while the service was down "
-                  f"({first} … {last}) and were coalesced into this one")
-    head = f"rule {rule}: run for {occurrence.astimezone(zone):%Y-%m-%d %H:%M %Z}"
-    if not in_window(spec, now):
-        message = f"{head} skipped, outside the window {spec.window} ({spec.timezone}){missed}"
-        orch.store.add_event(release_id, "repeat", message)
-        return f"{release_id}: {message}"
-    live = {p.channel: p for p in orch.store.publications(release_id, state="live")}
-    names = [c for c in spec.channels if c in live]
-    channels, missing = adapters(orch, release, names)
-    step = StepOptions(repeat=Occurrence(occurrence, window_today(spec, now)))
-    renditions = renditions_for(orch, release, master, channels) if channels else {}
-    outcome = []
-    for name, ch in channels.items():
-        r = orch.attempt(release, name, ch, "publish", renditions=renditions[name], options=step)
-        if r.state not in ("live", "processing"):  # processing: the polling finishes it
-            orch.store.update_publication(release_id, name, state="live",
-                                          error=f"repeat run of {occurrence.isoformat()} failed: {r.error}")
-        done = {"live": "re-published", "processing": f"re-publishing ({r.note or 'processing'})"}
-        outcome.append(f"{name} {done.get(r.state, 'failed: ' + r.error)}")
-    outcome += [f"{n} skipped (no longer in the config)" for n in missing]
-    skipped = [c for c in spec.channels if c not in live]
-    outcome += [f"{c} skipped (not live)" for c in skipped]
-    message = f"{head}: {'; '.join(outcome) or 'nothing to do'}{missed}"
-    orch.store.add_event(release_id, "repeat", message)
-    return f"{release_id}: {message}"

@@ -18,145 +18,42 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import (
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    TypeDecorator,
-    create_engine,
-    delete,
-    event,
-    inspect,
-    select,
-    update,
-)
-from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from publisher.errors import StoreError
-from publisher.models import Event, MasterInfo, Publication, Release, State
+from publisher.models import (
+    Event,
+    MasterInfo,
+    Publication,
+    Release,
+    Selection,
+    State,
+    StatusQuery,
+    StatusRow,
+)
+from publisher.store.migrate import upgrade
+from publisher.store.rows import (
+    AccountRow,
+    ApprovalRow,
+    EventRow,
+    HeartbeatRow,
+    PublicationRow,
+    ReleaseRow,
+    RenditionRow,
+    RepeatRunRow,
+)
 
 T = TypeVar("T")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC (SQLite has no zones), always handed back UTC-aware."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class ReleaseRow(Base):
-    __tablename__ = "releases"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    manifest_path: Mapped[str] = mapped_column(Text)
-    master_sha256: Mapped[str] = mapped_column(String(64))
-    hashes: Mapped[str] = mapped_column(Text, default="{}")  # content hashes, JSON
-    master_json: Mapped[str] = mapped_column(Text, default="")  # MasterInfo, JSON
-    release_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class PublicationRow(Base):
-    __tablename__ = "publications"
-    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16), default="pending")
-    remote_id: Mapped[str] = mapped_column(Text, default="")
-    url: Mapped[str] = mapped_column(Text, default="")
-    checksum: Mapped[str] = mapped_column(String(64), default="")
-    error: Mapped[str] = mapped_column(Text, default="")
-    note: Mapped[str] = mapped_column(Text, default="")
-    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    journal: Mapped[str] = mapped_column(Text, default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    __table_args__ = (
-        Index("ix_publications_state", "state"),
-        Index("ix_publications_channel", "channel"),
-        Index("ix_publications_updated", "updated_at"),
-    )
-
-
-class RenditionRow(Base):
-    __tablename__ = "renditions"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    profile: Mapped[str] = mapped_column(String(32))
-    folder: Mapped[str] = mapped_column(Text)
-    release_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class ApprovalRow(Base):
-    __tablename__ = "approvals"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    release_id: Mapped[str] = mapped_column(String(64), index=True)
-    approved_by: Mapped[str] = mapped_column(Text)
-    hashes: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class HeartbeatRow(Base):
-    """One running `publisher run` (host and process) and when it last looked at the store."""
-
-    __tablename__ = "service_heartbeats"
-    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    poll_seconds: Mapped[float] = mapped_column(Float)
-
-
-class AccountRow(Base):
-    """A small JSON record an adapter shares with every process using the same account."""
-
-    __tablename__ = "account_state"
-    key: Mapped[str] = mapped_column(String(160), primary_key=True)
-    data: Mapped[str] = mapped_column(Text, default="{}")
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class EventRow(Base):
-    __tablename__ = "events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    release_id: Mapped[str] = mapped_column(String(64), index=True)
-    channel: Mapped[str] = mapped_column(String(64), default="")
-    action: Mapped[str] = mapped_column(String(32))
-    message: Mapped[str] = mapped_column(Text, default="")
-    actor: Mapped[str] = mapped_column(String(128), default="")  # who did it; "" for the service
 
 
 _PUB_FIELDS = {"state", "remote_id", "url", "checksum", "error", "note", "publish_at", "retry_at",
@@ -195,8 +92,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            Base.metadata.create_all(self.engine)
-            _add_actor_column(self.engine)
+            upgrade(self.engine)
         except SQLAlchemyError as exc:
             reason = _reason(exc, self.url)
             raise StoreError(f"cannot open the state store {_safe_url(url)}: {reason}") from None
@@ -228,6 +124,7 @@ class Store:
             row.master_json = master.model_dump_json()
             row.hashes = json.dumps(hashes, sort_keys=True)
             row.release_json = release.model_dump_json()
+            row.repeats = bool(release.repeat)
             row.updated_at = now
 
     def get_release(self, release_id: str) -> Release | None:
@@ -254,6 +151,49 @@ class Store:
     def release_ids(self) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(ReleaseRow.id).order_by(ReleaseRow.created_at)))
+
+    def release_created(self, release_id: str) -> datetime | None:
+        with self.session() as s:
+            return s.scalar(select(ReleaseRow.created_at).where(ReleaseRow.id == release_id))
+
+    def releases(self, ids: list[str]) -> dict[str, Release | None]:
+        """The stored releases by id (None for one whose record cannot be read)."""
+        if not ids:
+            return {}
+        with self.session() as s:
+            q = select(ReleaseRow.id, ReleaseRow.release_json).where(ReleaseRow.id.in_(ids))
+            rows = list(s.execute(q))
+        out: dict[str, Release | None] = {}
+        for rid, text in rows:
+            try:
+                out[rid] = Release.model_validate_json(text)
+            except ValidationError:
+                out[rid] = None
+        return out
+
+    def repeating(self) -> list[tuple[str, str, datetime]]:
+        """(id, stored release JSON, first recorded) of every release with repeat rules; the JSON
+        is parsed by the caller, so one damaged record cannot hide the others."""
+        q = select(ReleaseRow.id, ReleaseRow.release_json, ReleaseRow.created_at).where(ReleaseRow.repeats)
+        with self.session() as s:
+            return [(rid, text, created) for rid, text, created in s.execute(q)]
+
+    def last_repeat(self, release_id: str, rule: int) -> datetime | None:
+        """When the rule last ran."""
+        with self.session() as s:
+            row = s.get(RepeatRunRow, (release_id, rule))
+            return row.at if row else None
+
+    def record_repeat(self, release_id: str, rule: int, at: datetime, message: str) -> None:
+        """A run of a repeat rule: remembered for the rule, and told in the event log."""
+        with self.session() as s:
+            row = s.get(RepeatRunRow, (release_id, rule))
+            if row is None:
+                s.add(RepeatRunRow(release_id=release_id, rule=rule, at=at))
+            else:
+                row.at = at
+            s.add(EventRow(at=utcnow(), release_id=release_id, channel="", action="repeat", message=message,
+                           actor=self.actor))
 
     # --- publications ------------------------------------------------------------------------
     def get_publication(self, release_id: str, channel: str) -> Publication | None:
@@ -297,7 +237,8 @@ class Store:
             row.updated_at = utcnow()
 
     def publications(self, release_id: str | None = None, *, channel: str | None = None,
-                     state: str | None = None, since: datetime | None = None) -> list[Publication]:
+                     state: State | None = None, since: datetime | None = None,
+                     error_prefix: str = "") -> list[Publication]:
         q = select(PublicationRow)
         if release_id:
             q = q.where(PublicationRow.release_id == release_id)
@@ -307,9 +248,43 @@ class Store:
             q = q.where(PublicationRow.state == state)
         if since:
             q = q.where(PublicationRow.updated_at >= since)
+        if error_prefix:
+            q = q.where(PublicationRow.error.startswith(error_prefix, autoescape=True))
         q = q.order_by(PublicationRow.release_id, PublicationRow.channel)
         with self.session() as s:
             return [_publication(r) for r in s.scalars(q)]
+
+    def status(self, query: StatusQuery) -> Selection:
+        """Publications matching ``query``, grouped by release, the most recently changed first.
+        Plain column reads (no journals): a report reads tens of thousands of rows."""
+        conditions: list[Any] = []
+        if query.release:
+            conditions.append(PublicationRow.release_id == query.release)
+        if query.channel:
+            conditions.append(PublicationRow.channel == query.channel)
+        if query.state:
+            conditions.append(PublicationRow.state == query.state)
+        if query.since:
+            conditions.append(PublicationRow.updated_at >= query.since)
+        with self.session() as s:
+            conn = s.connection()
+            if not query.limit:
+                q = select(*_STATUS).where(*conditions)
+                rows = [_status_row(r) for r in conn.execute(q.order_by(PublicationRow.release_id,
+                                                                       PublicationRow.channel))]
+                ids = list(dict.fromkeys(r.release for r in rows))
+                return Selection(rows, ids, len(ids))
+            ids = _latest_releases(conn, conditions, query.limit)
+            if conditions:
+                distinct = func.count(func.distinct(PublicationRow.release_id))
+                total = conn.scalar(select(distinct).where(*conditions))
+            else:
+                total = conn.scalar(select(func.count()).select_from(ReleaseRow))
+            q = select(*_STATUS).where(PublicationRow.release_id.in_(ids), *conditions)
+            rows = [_status_row(r) for r in conn.execute(q.order_by(PublicationRow.channel))]
+        order = {rid: i for i, rid in enumerate(ids)}
+        rows.sort(key=lambda r: order[r.release])
+        return Selection(rows, ids, int(total or 0))
 
     # --- renditions, approvals, events -------------------------------------------------------
     def record_rendition(self, key: str, profile: str, folder: Path, release_id: str) -> None:
@@ -317,6 +292,12 @@ class Store:
             if s.get(RenditionRow, key) is None:
                 s.add(RenditionRow(key=key, profile=profile, folder=str(folder), release_id=release_id,
                                    created_at=utcnow()))
+
+    def rendition_folders(self, release_id: str, profile: str) -> list[Path]:
+        q = select(RenditionRow.folder).where(RenditionRow.release_id == release_id,
+                                              RenditionRow.profile == profile)
+        with self.session() as s:
+            return [Path(folder) for folder in s.scalars(q)]
 
     def save_approval(self, release_id: str, approved_by: str, hashes: dict[str, str]) -> None:
         with self.session() as s:
@@ -338,10 +319,12 @@ class Store:
     def update_account(self, key: str, change: Callable[[dict[str, Any]], T]) -> T:
         """Read, change and write one shared record in a transaction no other process interleaves
         with: the row is written (and so locked, on SQLite the whole database) before it is read."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
         now = utcnow()
-        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert)(AccountRow)
         with self.session() as s:
-            s.execute(insert.values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
+            s.execute(insert(AccountRow).values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
             s.execute(update(AccountRow).where(AccountRow.key == key).values(updated_at=now))
             data = json.loads(s.scalar(select(AccountRow.data).where(AccountRow.key == key)) or "{}")
             result = change(data)
@@ -391,6 +374,32 @@ class Store:
                       message=r.message, actor=r.actor or "") for r in reversed(rows)]
 
 
+_STATUS = (PublicationRow.release_id, PublicationRow.channel, PublicationRow.kind, PublicationRow.state,
+           PublicationRow.remote_id, PublicationRow.url, PublicationRow.checksum, PublicationRow.publish_at,
+           PublicationRow.updated_at, PublicationRow.error, PublicationRow.note)
+
+
+def _status_row(r: Any) -> StatusRow:
+    return StatusRow(r[0], r[1], r[2], _state(r[3]), *r[4:])
+
+
+def _latest_releases(conn: Connection, conditions: list[Any], limit: int) -> list[str]:
+    """The ``limit`` releases changed most recently, walking the updated_at index newest first."""
+    ids: dict[str, None] = {}
+    batch = max(limit * 25, 500)
+    offset = 0
+    while len(ids) < limit:
+        q = (select(PublicationRow.release_id).where(*conditions)
+             .order_by(PublicationRow.updated_at.desc()).limit(batch).offset(offset))
+        got = list(conn.scalars(q))
+        for rid in got:
+            ids.setdefault(rid, None)
+        if len(got) < batch:
+            break
+        offset += batch
+    return list(ids)[:limit]
+
+
 def _publication(row: PublicationRow) -> Publication:
     return Publication(
         release=row.release_id, channel=row.channel, kind=row.kind, state=_state(row.state),
@@ -410,15 +419,10 @@ def _parse(model: Any, text: str, release_id: str, what: str) -> Any:
 
 
 def _state(value: str) -> State:
-    return cast(State, value)
-
-
-def _add_actor_column(engine: Engine) -> None:
-    """A store made before events had an actor gets the column (until schema migrations exist)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("events")}
-    if "actor" not in columns:
-        with engine.begin() as conn:
-            conn.execute(sql("ALTER TABLE events ADD COLUMN actor VARCHAR(128) NOT NULL DEFAULT ''"))
+    try:
+        return State(value)
+    except ValueError:
+        raise StoreError(f"the store holds an unknown publication state {value!r}") from None
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:

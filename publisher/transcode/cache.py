@@ -23,21 +23,12 @@ from pydantic import ValidationError
 
 from publisher.errors import TranscodeError
 from publisher.inputs.media import sha256_file
+from publisher.inputs.snapshots import alive
 from publisher.models import FileInfo, Rendition
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 LOCK = ".lock"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def file_list(folder: Path) -> list[FileInfo]:

@@ -1,0 +1,158 @@
+"""`status` (table, JSON, CSV, HTML, `--verify`) and `schedule list`: what is where, and what is next.
+
+`status --json` / `--csv` fields (stable): release, channel, kind, state, remote_id, url, checksum,
+publish_at, updated_at, error, note — times ISO 8601 in UTC with an offset, "" when unset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from publisher.cli.console import ChannelOpt, Env, app, env, err, out, schedule_app, styled, verify_table
+
+if TYPE_CHECKING:
+    from publisher.models import Selection
+
+TABLE_LIMIT = 20
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    release_id: Annotated[str | None, typer.Argument(help="Only this release.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of publications.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report "
+                                              "to FILE (- for standard output).")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Ask each channel now and flag drift.")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="Changed since: 7d, 12h, or a time.")] = None,
+    channel: ChannelOpt = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only publications in this state.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N releases, latest first "
+                                              f"(table and HTML default {TABLE_LIMIT}; 0 = all).")] = None,
+) -> None:
+    """Per release and channel: state, remote id, URL, checksum, times, last error."""
+    from publisher import report
+    from publisher.errors import InputError
+    from publisher.models import StatusQuery
+    from publisher.store import utcnow
+
+    e = env(ctx)
+    if as_json and as_csv:
+        raise InputError("--json and --csv: choose one")
+    zone = e.config.zone
+    now = utcnow()
+    query = StatusQuery(release=release_id, channel=channel, state=report.parse_state(state),
+                        since=report.parse_since(since, zone, now) if since else None)
+    query.limit = limit if limit is not None else (0 if (as_json or as_csv or verify) else TABLE_LIMIT)
+    if release_id and not e.store.has_release(release_id):
+        e.engine().stored(release_id)  # raises the "no such release" message
+    selection = report.select_rows(e.store, query, now)
+    if verify:
+        _verify(e, selection, "json" if as_json else "csv" if as_csv else "table")
+        return
+    if html is not None:
+        page = report.render_html(e.store, selection, zone, generated=now, site=e.config.path.name)
+        if str(html) == "-":
+            out.file.write(page)
+            return
+        html.write_text(page, encoding="utf-8")
+        err.print(f"wrote {html} ({len(selection.releases)} release(s))")
+    if as_json:
+        out.file.write(report.to_json(selection.rows) + "\n")
+    elif as_csv:
+        out.file.write(report.to_csv(selection.rows))
+    elif html is None:
+        out.print(_status_table(selection, zone, now))
+
+
+def _status_table(selection: Selection, zone: ZoneInfo, now: datetime) -> Table:
+    from publisher import report
+    from publisher.models import State
+
+    table = Table(title=f"publications (times in {zone.key})")
+    cols = ("release", "channel", "kind", "state", "remote id", "url", "checksum", "time", "error / note")
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for r in selection.rows:
+        when = (f"at {report.local(r.publish_at, zone)}" if r.state is State.SCHEDULED and r.publish_at
+                else report.local(r.updated_at, zone))
+        if report.overdue(r, now):
+            when = f"[yellow]{when} — overdue[/]"
+        table.add_row(r.release, r.channel, r.kind, styled(r.state), escape(r.remote_id), escape(r.url),
+                      r.checksum[:12], when, escape(report.one_line(r.error or r.note)))
+    counts = report.summary(selection)
+    table.caption = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet"
+    if selection.total_releases > len(selection.releases):
+        table.caption += (f" — showing the {len(selection.releases)} most recently changed of "
+                          f"{selection.total_releases} releases (--limit 0 for all)")
+    return table
+
+
+def _verify(e: Env, selection: Selection, fmt: str) -> None:
+    """Ask each channel now; a table, or the status rows plus ``remote_state`` and ``drift``."""
+    from publisher import report
+    from publisher.engine import verbs
+
+    wanted = {(r.release, r.channel) for r in selection.rows}
+    pubs = [p for rid in selection.releases for p in e.store.publications(rid)
+            if (p.release, p.channel) in wanted]
+    checked = {(v.release, v.channel): v for v in verbs.verify(e.engine(), pubs)}
+    if fmt in ("json", "csv"):
+        records: list[dict[str, object]] = []
+        for r in selection.rows:
+            v = checked.get((r.release, r.channel))
+            found = v.drift if v else []
+            records.append({**report.record(r), "remote_state": str(v.remote_state or "unknown") if v else "",
+                            "drift": found if fmt == "json" else "; ".join(found),
+                            "repair": v.repair_command if v else ""})
+        if fmt == "json":
+            out.file.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        else:
+            writer = csv.DictWriter(out.file, fieldnames=[*report.FIELDS, "remote_state", "drift", "repair"],
+                                    lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(records)
+    else:
+        out.print(verify_table(list(checked.values())))
+    drifted = [v for v in checked.values() if v.drift]
+    if drifted:
+        err.print(f"[red]drift on {len(drifted)} publication(s)[/]", markup=True)
+        for command in dict.fromkeys(v.repair_command for v in drifted):
+            if command:
+                err.print(f"repair with: {command}", markup=False)
+        raise typer.Exit(1)
+
+
+@schedule_app.command("list")
+def schedule_list(ctx: typer.Context) -> None:
+    """Upcoming runs with their times in the operator's zone."""
+    from publisher.schedule.planning import plan
+    from publisher.store import utcnow
+    from publisher.times import local, span
+
+    e = env(ctx)
+    zone = e.config.zone
+    now = utcnow()
+    table = Table(title=f"upcoming runs (times in {zone.key})")
+    for col in ("when", "in", "release", "what", "channels"):
+        table.add_column(col, overflow="fold")
+    planned = plan(e.store, now)
+    for j in planned.jobs:
+        seconds = (j.next_run - now).total_seconds()
+        due = "[yellow]overdue: runs when the service sees it[/]" if seconds < 0 else span(seconds)
+        table.add_row(local(j.next_run, zone), due, j.release, escape(j.description), ", ".join(j.channels))
+    for rid, why in planned.problems.items():
+        table.add_row("—", "[red]cannot be planned[/]", rid, escape(why), "")
+    if not table.rows:
+        table.caption = "nothing scheduled"
+    out.print(table)

@@ -172,7 +172,7 @@ def plan(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Show what would be encoded, what each channel would receive, and API quota costs."""
     e = env(ctx)
     orch = e.orchestrator()
-    prep = orch.prepare(manifest, only)
+    prep = orch.prepare(manifest, only, offline=True)
     requests = {n: orch.requests_for(c, prep.release) for n, c in prep.channels.items()}
     tplan = orch.transcoder().plan(prep.release, prep.master, requests)
     table = Table(title=f"renditions for {prep.release.id}")

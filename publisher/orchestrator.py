@@ -109,11 +109,13 @@ class Orchestrator:
         return Snapshots(self.cache_dir / "sources")
 
     def prepare(self, manifest: Path, only: list[str] | None = None, *, now: bool = False,
-                snapshots: Snapshots | None = None) -> Prepared:
+                snapshots: Snapshots | None = None, offline: bool = False) -> Prepared:
         """Check everything. A publish_at that has passed is refused for a release not recorded yet,
-        unless ``now`` (`release --now`): publish at once."""
+        unless ``now`` (`release --now`): publish at once. ``offline`` (`plan`): the adapters get no
+        account state, so nothing they do can spend from a shared budget."""
         past = None if now else PastCheck(self.config.zone, self.store.has_release, self.now())
-        prep = prepare(self.config, manifest, self.state_dir, only, past, snapshots, self.store.accounts)
+        accounts = None if offline else self.store.accounts
+        prep = prepare(self.config, manifest, self.state_dir, only, past, snapshots, accounts)
         at = prep.release.publish_at
         if now and at is not None and at > self.now():
             raise InputError(Problem(

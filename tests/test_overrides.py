@@ -22,7 +22,6 @@ import yaml
 
 from publisher.checks import prepare
 from publisher.config import load_config
-from publisher.contract import channel_class
 from publisher.orchestrator import Orchestrator
 from publisher.release import load_release
 from publisher.scheduler import repeat_run
@@ -264,7 +263,7 @@ def test_signage_window_lists_the_item_only_in_its_daily_window(project: Callabl
     proj.settings["timezone"] = "Asia/Hong_Kong"  # the manifest gives no zone: the config's applies
     proj.write()
     config = load_config(proj.config_path)
-    release = load_release(proj.manifest_path, channels={"screens": channel_class("signage")},
+    release = load_release(proj.manifest_path, channels={"screens": "signage"},
                            zone=config.settings.timezone)
     [rule] = release.repeat
     assert (rule.channels, rule.cron, rule.window, rule.timezone) == (

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from channels.signage import Signage, SignageOptions
+from channels.signage.adapter import Signage
+from channels.signage.options import SignageOptions
 from publisher.contract import Job, Journal
 from publisher.errors import Rejected
 from publisher.models import FileInfo, Release, Rendition, SignageSpec

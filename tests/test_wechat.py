@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from channels.wechat import WeChat, WeChatOptions
+from channels.wechat.adapter import WeChat
+from channels.wechat.options import WeChatOptions
 from publisher.contract import Job, Journal, StepOptions
 from publisher.errors import AuthError, RateLimited, Rejected, Transient
 from publisher.models import FileInfo, Release, Rendition

@@ -1,0 +1,2 @@
+"""The ``wechat`` kind: an Official Account article for the release (``adapter``), its config block
+and overrides (``options``), the cgi-bin API client (``api``) and repeat re-posts (``repeat``)."""

@@ -8,11 +8,14 @@ are in ``base``, the options and their offline checks in ``options``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from channels.transports.base import Target
 from channels.transports.options import Modes, TargetOptions, local_gid, local_path
 from publisher.contract import env_secret, read_secret_file
 from publisher.errors import ChannelError
+
+if TYPE_CHECKING:  # the options modules import this package: it stays as light as they are
+    from channels.transports.base import Target
 
 
 def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Target:

@@ -12,17 +12,15 @@ time the adapter records is on ``job.clock``.
 
 from __future__ import annotations
 
-import hashlib
-import html
 import json
 import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 from channels.wechat import repeat
 from channels.wechat.api import WeChatAPI
+from channels.wechat.article import Texts, draft_article, fingerprint, public_page, text_problems
 from channels.wechat.options import KIND, WeChatOptions, WeChatOverrides
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
@@ -39,15 +37,8 @@ from publisher.models import (
 
 MAX_VIDEO = 10 * 1024 * 1024
 MAX_THUMB = 64 * 1024
-MAX_CONTENT = 19_000  # draft/add content < 20,000 characters, markup included
-LIMITS = {"title": 32, "author": 16, "digest": 128}  # draft/add, 2025-12-19
 GONE = frozenset({40007, 53600})
-WATCH = {"zh-Hans": "观看视频", "zh-Hant": "觀看影片", "en": "Watch the video"}
 AWAITING_EDITOR = "draft awaiting an editor"
-
-
-def sha256_text(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 @register
@@ -65,8 +56,7 @@ class WeChat(Channel):
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile="wechat"), RenditionRequest(profile="cover")]
 
-    def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
-        """field -> (value, where it comes from) for title, author, digest."""
+    def _texts(self, release: Release) -> Texts:
         lang = self.options.language
         over = self.overrides_as(WeChatOverrides, release).model_dump(exclude_none=True)
         defaults = {"title": (release.text("title", lang), f"title.{lang}"),
@@ -81,25 +71,7 @@ class WeChat(Channel):
             "freepublish/submit": 0 if not self.options.auto_publish else 1})
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = []
-        for name, (value, where) in self._texts(release).items():
-            if len(value) > LIMITS[name]:
-                suggest = f', or give WeChat its own: overrides: {{{self.name}: {{{name}: "..."}}}}'
-                problems.append(Problem(
-                    file=str(release.manifest_path), field=where,
-                    message=f"WeChat allows at most {LIMITS[name]} characters for the article "
-                            f"{name}; this one has {len(value)}",
-                    fix="shorten it" + ("" if where.startswith("overrides.") else suggest)))
-        description = release.text("description", self.options.language)
-        if len(description) > MAX_CONTENT:
-            problems.append(Problem(
-                file=str(release.manifest_path), field=f"description.{self.options.language}",
-                message=f"too long for a WeChat article ({len(description)} characters, "
-                        f"at most {MAX_CONTENT})", fix="shorten the description"))
-        if not release.text("title", self.options.language):
-            problems.append(Problem(file=str(release.manifest_path), field=f"title.{self.options.language}",
-                                    message="the WeChat article needs a title", fix="add a title"))
-        return problems
+        return text_problems(release, self._texts(release), self.options.language, self.name)
 
     # --- plumbing --------------------------------------------------------------------------
     def _api(self, job: Job) -> WeChatAPI:
@@ -111,35 +83,11 @@ class WeChat(Channel):
                          timeout=self.options.timeout)
 
     def _link(self, links: dict[str, str]) -> str:
-        """The video's public page: ``link_from`` if set, else the first web page in the core's
-        order (websites first, then YouTube); feeds and file paths are no pages."""
-        for name in self.options.link_from:
-            if links.get(name):
-                return links[name]
-        for url in links.values():
-            if url.startswith(("https://", "http://")) and not urlparse(url).path.endswith((".json", ".xml")):
-                return url
-        return ""
+        return public_page(links, self.options.link_from)
 
     def _article(self, job: Job, thumb_id: str, cover_url: str) -> dict[str, Any]:
-        texts = self._texts(job.release)
-        lang = self.options.language
-        link = self._link(job.links)
-        body = [f'<p><img src="{html.escape(cover_url)}"></p>'] if cover_url else []
-        for para in job.release.text("description", lang).split("\n"):
-            if para.strip():
-                body.append(f"<p>{html.escape(para.strip())}</p>")
-        if link:
-            label = WATCH.get(lang, WATCH["en"])
-            body.append(f'<p><a href="{html.escape(link)}">{label}</a></p>')
-        article: dict[str, Any] = {
-            "article_type": "news", "title": texts["title"][0], "author": texts["author"][0],
-            "digest": texts["digest"][0], "content": "\n".join(body), "thumb_media_id": thumb_id,
-            "need_open_comment": 0, "only_fans_can_comment": 0,
-        }
-        if link:
-            article["content_source_url"] = link
-        return article
+        return draft_article(job.release, self._texts(job.release), self.options.language,
+                             link=self._link(job.links), thumb_id=thumb_id, cover_url=cover_url)
 
     @staticmethod
     def _rendition(job: Job, profile: str) -> tuple[Path, str]:
@@ -199,7 +147,7 @@ class WeChat(Channel):
 
     def _draft(self, api: WeChatAPI, job: Job, article: dict[str, Any]) -> str:
         j = job.journal
-        fp = sha256_text(article)
+        fp = fingerprint(article)
         draft = j.get("draft")
         if draft and draft["fingerprint"] != fp:
             api.call("draft/update", {"media_id": draft["media_id"], "index": 0, "articles": article},
@@ -307,7 +255,7 @@ class WeChat(Channel):
         thumb_id = self._material(api, job, "thumb", cover, cover_sha)
         article = self._article(job, thumb_id, self._cover_url(api, job, cover, cover_sha))
         submitted = j.get("draft") if j.get("publish_id") else None
-        if submitted and submitted["fingerprint"] != sha256_text(article):
+        if submitted and submitted["fingerprint"] != fingerprint(article):
             # a submitted draft cannot be edited: let that publish finish, then replace it
             outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"),
                                                         self.options.publish_wait))
@@ -315,7 +263,7 @@ class WeChat(Channel):
         reposting = repeat.begin(job)
         live = j.get("article")
         if live and not reposting:
-            if live["fingerprint"] == sha256_text(article):
+            if live["fingerprint"] == fingerprint(article):
                 return self._went_live(api, job, live["id"], live["url"])
             # a published article cannot be edited: publish the new version, then delete the old
             retired = j.get("retired_articles", [])

@@ -77,7 +77,9 @@ def test_loading_a_config_and_a_manifest_imports_no_adapter(project: Callable[[]
 
 
 def test_building_an_adapter_imports_its_module_and_finds_its_class() -> None:
-    for kind, options in option_classes().items():
+    assert set(option_classes()) >= KINDS
+    for kind in KINDS:
+        options = option_classes()[kind]
         cls = channel_class(kind)
         assert issubclass(cls, Channel) and cls.kind == kind
         assert cls.Options is options and cls.Overrides is override_class(kind)

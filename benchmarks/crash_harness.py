@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from publisher.contract import kinds  # noqa: E402
+from publisher.contract import option_classes  # noqa: E402
 from publisher.store import Store, sqlite_url  # noqa: E402
 from tests.media import make_master, make_poster, write_captions  # noqa: E402
 
@@ -95,7 +95,7 @@ def sha256(data: bytes) -> str:
 def environment(work: Path, wanted: int, note: Callable[[str], None],
                 fault_rate: float = 0.0) -> Iterator[dict[str, Any]]:
     """Start the servers and yield {"channels": {name: block}, "env": {...}, "servers": {...}}."""
-    known = kinds()
+    known = option_classes()
     names: list[str] = []
     for name in CHANNEL_ORDER:
         kind = {"dav-web": "website", "folder-web": "website"}.get(name, name)

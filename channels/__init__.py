@@ -1,8 +1,9 @@
-"""Channel adapters, one module per kind. Importing this package registers every kind."""
+"""Channel adapters: one sub-package per kind (``website``, ``app_feed``, ``signage``, ``youtube``,
+``wechat``), plus what several kinds share (``files``, ``transports``).
 
-import importlib
-import pkgutil
-
-for _mod in pkgutil.iter_modules(__path__):
-    if not _mod.name.startswith("_") and _mod.name != "targets":
-        importlib.import_module(f"{__name__}.{_mod.name}")
+A kind is found by ``publisher.contract``'s registry, never by importing this package's modules
+up front: a sub-package is a kind when its ``options`` module defines ``KIND`` (with ``Options``,
+the channel's block in the site config, and ``Overrides``, what a release manifest may change).
+Its ``adapter`` module, which imports the heavy libraries (Google's client, paramiko, requests,
+Jinja2), is imported only when an adapter of that kind is built.
+"""

@@ -12,10 +12,14 @@ whose result you could lose (an upload session URI, a staging name), and the res
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+import importlib.util
 import logging
 import math
 import os
+import pkgutil
 import stat
 import time
 import unicodedata
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -383,24 +388,70 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# --- files ----------------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 # --- registry -------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Channel]] = {}
+# A kind is a sub-package of ``channels`` whose ``options`` module names it (``KIND``) and holds
+# its config schema (``Options``) and override schema (``Overrides``), importing nothing heavy;
+# its ``adapter`` module registers the adapter class with ``@register`` and is imported only when
+# an adapter is built. So loading a config or a manifest imports no adapter, no network library.
+_REGISTERED: dict[str, type[Channel]] = {}
 
 
 def register(cls: type[Channel]) -> type[Channel]:
-    """Class decorator: make a channel kind known by its ``kind``."""
-    _REGISTRY[cls.kind] = cls
+    """Class decorator: make an adapter known by its ``kind``. A kind outside ``channels`` (a
+    plugin, a test's) is known from the moment its class is registered."""
+    _REGISTERED[cls.kind] = cls
     return cls
 
 
-def kinds() -> dict[str, type[Channel]]:
-    """Every registered kind. Importing the ``channels`` package registers the built-in ones."""
-    importlib.import_module("channels")
-    return dict(_REGISTRY)
+@functools.cache
+def _packaged() -> dict[str, ModuleType]:
+    """kind -> its ``channels.<package>.options`` module, for every kind shipped in ``channels``."""
+    channels = importlib.import_module("channels")  # by name: the contract sits below the adapters
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(channels.__path__, "channels."), key=lambda i: i.name):
+        if not info.ispkg or importlib.util.find_spec(f"{info.name}.options") is None:
+            continue
+        module = importlib.import_module(f"{info.name}.options")
+        kind = getattr(module, "KIND", None)
+        if isinstance(kind, str):
+            found[kind] = module
+    return found
+
+
+def option_classes() -> dict[str, type[ChannelOptions]]:
+    """Every known kind -> its config schema, without importing any adapter."""
+    found: dict[str, type[ChannelOptions]] = {kind: m.Options for kind, m in _packaged().items()}
+    return found | {kind: cls.Options for kind, cls in _REGISTERED.items()}
+
+
+def override_class(kind: str) -> type[ChannelOverrides]:
+    """The override schema of ``kind`` (what a manifest's ``overrides:`` may change)."""
+    if kind in _REGISTERED:
+        return _REGISTERED[kind].Overrides
+    if kind not in _packaged():
+        raise KeyError(kind)
+    schema: type[ChannelOverrides] = getattr(_packaged()[kind], "Overrides", ChannelOverrides)
+    return schema
 
 
 def channel_class(kind: str) -> type[Channel]:
-    known = kinds()
-    if kind not in known:
-        raise KeyError(kind)
-    return known[kind]
+    """The adapter class of ``kind``; imports its ``adapter`` module the first time."""
+    if kind not in _REGISTERED:
+        module = _packaged().get(kind)
+        if module is None:
+            raise KeyError(kind)
+        importlib.import_module(module.__name__.removesuffix(".options") + ".adapter")
+        if kind not in _REGISTERED:
+            raise LookupError(f"{module.__name__.removesuffix('.options')}.adapter registers no "
+                              f"adapter of kind '{kind}' (decorate its class with @register)")
+    return _REGISTERED[kind]

@@ -12,7 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from channels.app_feed import AppFeed, AppFeedOptions
+from channels.app_feed.adapter import AppFeed
+from channels.app_feed.options import AppFeedOptions
 from publisher.contract import Journal
 from publisher.models import Publication, Rendition
 from tests.renditions import job, make_release

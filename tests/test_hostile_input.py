@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from publisher.contract import kinds
+from publisher.contract import option_classes, override_class
 from publisher.errors import InputError
 from publisher.inputs.config import load_config
 from publisher.inputs.manifest import load_release
@@ -219,14 +219,14 @@ manifests = document(VALUES, VALID, KEYS, TYPED)
 
 
 def _config_values() -> tuple[dict[str, st.SearchStrategy[Any]], list[str], st.SearchStrategy[Any]]:
-    option_keys = sorted({f for cls in kinds().values() for f in cls.Options.model_fields})
+    option_keys = sorted({f for cls in option_classes().values() for f in cls.model_fields})
     option_values = st.one_of(
         st.sampled_from(["webdav://127.0.0.1:9/x", "webdavs://127.0.0.1:9/x", "sftp://u@127.0.0.1:9/x",
                          "https://127.0.0.1:9/", "http://example.org/v/", "www", "../www", "/etc",
                          "secrets/yt.json", "PUBLISHER_TEST_ENV", "wx0123456789abcdef", "30", "-1"]),
         st.lists(scalar, max_size=3), junk)
     block = st.fixed_dictionaries(
-        {"kind": st.sampled_from(sorted(kinds())) | scalar},
+        {"kind": st.sampled_from(sorted(option_classes())) | scalar},
         optional={k: option_values for k in option_keys if k != "kind"})
     values: dict[str, st.SearchStrategy[Any]] = {
         "timezone": zones, "store": scalar | st.just("sqlite:////nonexistent/dir/x.db"),
@@ -295,9 +295,9 @@ OVERRIDE_CONFIG: dict[str, dict[str, Any]] = {
     "wx": {"kind": "wechat", "appid": "wx0123456789abcdef", "secret_env": "PUBLISHER_TEST_WX"},
     "hall": {"kind": "signage", "target": "screens", "sites": ["hall"]},
 }
-OVERRIDE_KINDS = {name: kinds()[block["kind"]] for name, block in OVERRIDE_CONFIG.items()}
-OVERRIDE_KEYS = sorted({f for cls in kinds().values() for f in (*cls.Options.model_fields,
-                                                                 *cls.Overrides.model_fields)})
+OVERRIDE_KINDS = {name: str(block["kind"]) for name, block in OVERRIDE_CONFIG.items()}
+OVERRIDE_KEYS = sorted({f for kind, options in option_classes().items()
+                        for f in (*options.model_fields, *override_class(kind).model_fields)})
 override_values = st.one_of(
     st.sampled_from(["public", "unlisted", "private", "PLpublisher", "22", "true", "false", "NO", "1e3",
                      "09:00-18:00", "22:00-06:00", "24:00-25:00", "09:00-09:00", "9-5", "00:00-23:59",

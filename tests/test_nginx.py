@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from channels.app_feed import AppFeed, AppFeedOptions
-from channels.website import Website, WebsiteOptions
+from channels.app_feed.adapter import AppFeed
+from channels.app_feed.options import AppFeedOptions
+from channels.website.adapter import Website
+from channels.website.options import WebsiteOptions
 from publisher.contract import Journal
 from publisher.models import Rendition
 from tests.renditions import job, make_release, session_renditions

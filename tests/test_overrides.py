@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import yaml
 
-from publisher.contract import channel_class
 from publisher.engine import release as release_verbs
 from publisher.engine import verbs
 from publisher.engine.engine import Engine
@@ -266,7 +265,7 @@ def test_signage_window_lists_the_item_only_in_its_daily_window(project: Callabl
     proj.settings["timezone"] = "Asia/Hong_Kong"  # the manifest gives no zone: the config's applies
     proj.write()
     config = load_config(proj.config_path)
-    release = load_release(proj.manifest_path, channels={"screens": channel_class("signage")},
+    release = load_release(proj.manifest_path, channels={"screens": "signage"},
                            zone=config.settings.timezone)
     [rule] = release.repeat
     assert (rule.channels, rule.cron, rule.window, rule.timezone) == (

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from channels.website import Website, WebsiteOptions
+from channels.website.adapter import Website
+from channels.website.options import WebsiteOptions
 from publisher.errors import AuthError, Rejected
 from tests.conftest import Project
 from tests.fakes.wechat_server import serve_wechat

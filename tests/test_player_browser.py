@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from channels.website import Website, WebsiteOptions
+from channels.website.adapter import Website
+from channels.website.options import WebsiteOptions
 from publisher.contract import Journal
 from publisher.models import Rendition
 from tests.renditions import job, make_release, session_renditions

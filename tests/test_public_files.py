@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from channels.app_feed import AppFeed, AppFeedOptions
-from channels.signage import Signage, SignageOptions
-from channels.target_options import TargetOptions, target_problems
-from channels.website import Website, WebsiteOptions
+from channels.app_feed.adapter import AppFeed
+from channels.app_feed.options import AppFeedOptions
+from channels.signage.adapter import Signage
+from channels.signage.options import SignageOptions
+from channels.transports.options import TargetOptions, target_problems
+from channels.website.adapter import Website
+from channels.website.options import WebsiteOptions
 from publisher.contract import Journal
 from publisher.inputs.media import probe_master
 from publisher.models import Release, Rendition, RenditionRequest

@@ -10,16 +10,19 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from channels.signage import Signage, SignageOptions
+from channels.signage.adapter import Signage
+from channels.signage.options import SignageOptions
 from publisher.contract import Job, Journal
 from publisher.errors import Rejected
 from publisher.models import FileInfo, Release, Rendition, SignageSpec
+from tests.conftest import Project
 from tests.renditions import make_job
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -207,6 +210,25 @@ def test_validate(tmp_path: Path) -> None:
     fields = sorted(p.field for p in ch.validate(rel))
     assert fields == ["channels.screens.sites", "signage.end", "signage.sites"]
     assert all(p.fix for p in ch.validate(rel))
+
+
+def test_a_missing_sftp_key_is_found_offline(project: Callable[[], Project], cli: Any) -> None:
+    """Signage checks its target like the other file channels: `publisher channels` shows the key
+    file missing, and `publisher check` names it, before anything is sent."""
+    proj = project()
+    (proj.root / "secrets").mkdir()
+    (proj.root / "secrets" / "known_hosts").write_text("")
+    proj.add_channel("screens", {"kind": "signage", "target": "sftp://signage@127.0.0.1:9/screens",
+                                 "key_file": "secrets/screens.key", "known_hosts": "secrets/known_hosts",
+                                 "sites": ["hall"]})
+    proj.write()
+    listed = cli(proj, "channels")
+    assert listed.exit_code == 0, listed.output
+    assert "missing" in next(line for line in listed.output.splitlines() if "screens" in line)
+    checked = cli(proj, "check", proj.manifest_path)
+    assert checked.exit_code == 2
+    assert "key_file" in checked.output and "screens.key does not exist" in checked.output
+    assert "credentials or secret are missing" in checked.output
 
 
 class Killed(BaseException):

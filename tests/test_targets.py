@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from channels.targets import Target, TargetOptions, new_staging, open_target, write_atomic
+from channels.transports import open_target
+from channels.transports.base import Target, new_staging, write_atomic
+from channels.transports.options import TargetOptions
 from publisher.errors import AuthError, InputError, NotFound, Transient
 from tests.servers import TargetSpec, target_spec
 

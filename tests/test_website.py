@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from channels.website import Website, WebsiteOptions
+from channels.website.adapter import Website
+from channels.website.options import WebsiteOptions
 from publisher.contract import Journal
 from publisher.errors import Transient
 from publisher.models import Publication, Rendition

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from channels.wechat import WeChat, WeChatOptions
+from channels.wechat.adapter import WeChat
+from channels.wechat.options import WeChatOptions
 from publisher.contract import Job, Journal, StepOptions
 from publisher.errors import AuthError, RateLimited, Rejected, Transient
 from publisher.models import FileInfo, Release, Rendition
@@ -81,8 +82,8 @@ def channel(server: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def make_channel(server: Running, tmp_path: Path, **options: Any) -> WeChat:
     opts = WeChatOptions(kind="wechat", appid=server.fake.appid, secret_env=SECRET_ENV, api_root=server.url,
-                         ca_bundle=str(server.ca_bundle), author="入境事务处", poll_interval=0.01,
-                         publish_wait=2.0, **options)
+                         ca_bundle=str(server.ca_bundle), author="入境事务处",
+                         **{"poll_interval": 0.01, "publish_wait": 2.0, **options})
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     return WeChat("consular-express", opts, config_dir=tmp_path, state_dir=state)
@@ -461,3 +462,45 @@ def test_transport_error_is_transient_and_hides_the_token(
         channel.publish(job(tmp_path, media, release=make_release(tmp_path, id="another-release")))
     assert "cannot reach WeChat" in str(err.value) and token not in str(err.value)
     assert "access_token=***" in str(err.value)  # requests names the URL; the token is masked
+
+
+class SteppingClock:
+    """The job's clock in a test: sleeping moves it (and the fake WeChat's clock) on at once."""
+
+    def __init__(self, server: Running) -> None:
+        self.at = datetime.now(UTC)
+        self.server = server
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.at += timedelta(seconds=seconds)
+        self.server.fake.advance(seconds)
+
+
+def test_waits_for_wechat_on_the_jobs_clock(server: Running, media: dict[str, Rendition], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Following a submitted article waits with job.clock.sleep and measures publish_wait on
+    job.clock: on a clock that moves when slept on, a minute of WeChat publishing passes at once."""
+    monkeypatch.setenv(SECRET_ENV, server.fake.secret)
+    fake = server.fake
+    fake.publish_seconds = 60
+    channel = make_channel(server, tmp_path, poll_interval=3.0, publish_wait=120.0)
+    clock = SteppingClock(server)
+    j = Job(release=make_release(tmp_path), journal=Journal(), renditions=media, links={"sb-web": SITE},
+            clock=clock)
+    out = channel.publish(j)
+    assert out.state == "live"
+    assert 60 <= sum(clock.slept) < 120 and clock.slept[:3] == [3.0, 4.5, 6.75]
+    assert fake.count("/cgi-bin/freepublish/get") == len(clock.slept) + 1  # one ask per wait, and the last
+    assert j.journal.get("article")["url"] == out.url
+    # WeChat takes longer than publish_wait: the adapter stops asking once 120 s have passed on the clock
+    fake.publish_seconds = 10_000
+    clock.slept.clear()
+    again = Job(release=make_release(tmp_path, title={"zh-Hans": "领事保护（更新）"}), journal=j.journal,
+                renditions=media, links={"sb-web": SITE}, clock=clock)
+    assert channel.update(again).state == "processing"
+    assert sum(clock.slept) <= 120 < sum(clock.slept) + 15

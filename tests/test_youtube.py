@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from channels._youtube_quota import Ledger, QuotaOptions
-from channels.youtube import YouTube
+from channels.youtube.adapter import YouTube
+from channels.youtube.options import QuotaOptions
+from channels.youtube.quota import Ledger
 from publisher.contract import Job, Journal, channel_class
 from publisher.errors import AuthError, InputError
 from tests.fakes import youtube_run as run
@@ -92,8 +92,8 @@ def test_clean_release(fake: YouTubeFake, media: Path) -> None:
     new = [c for c, _ in fake.model.log[len(before):]]
     assert new == ["videos.list"]
     assert fake.model.uploads[0] == 1
-    # the quota ledger counted what was spent: 3 captions, thumbnail, playlist, 2 lists
-    ledger = json.loads((media / "state" / "_quota" / "immd-youtube.json").read_text())
+    # the quota pool counted what was spent: 3 captions, thumbnail, playlist, 2 lists
+    ledger = run.quota(media, "immd-youtube")
     assert ledger["uploads"] == 1 and ledger["units"] == 1200 + 50 + 50 + 2
 
 
@@ -156,7 +156,7 @@ def test_invalid_grant_says_publisher_auth(fake: YouTubeFake, media: Path) -> No
     assert secret not in str(err.value)
     assert fake.calls("videos.insert") == 0
     # the refused refresh reached no API method: today's quota is untouched
-    ledger = Ledger(media / "state" / "_quota" / "immd-youtube.json", QuotaOptions(), "immd-youtube")
+    ledger = Ledger(run.store(media).accounts, QuotaOptions(), "immd-youtube")
     assert ledger.used(datetime.now(UTC)) == {"units": 0, "uploads": 0}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from publisher.store import Store, sqlite_url
 from tests.conftest import Project
 from tests.fakes.youtube_server import YouTubeFake
 
@@ -41,8 +42,14 @@ def test_release_plan_and_rerun(cli: Any, proj: Project, fake: YouTubeFake) -> N
     plan = cli(proj, "plan", proj.manifest_path)
     assert plan.exit_code == 0, plan.output
     assert "captions.insert" in plan.output and fake.model.log == []
+    quota = Store(sqlite_url(proj.state_dir)).accounts
+    assert quota.update("youtube-quota:yt", dict) == {}  # planning spends nothing
     first = cli(proj, "release", proj.manifest_path)
     assert first.exit_code == 0, first.output
+    # the budget is kept in the state store, for every process using the project; no file elsewhere
+    spent = quota.update("youtube-quota:yt", dict)
+    assert spent["uploads"] == 1 and spent["units"] >= 1200
+    assert not (proj.state_dir / "channels" / "_quota").exists()
     row = rows(cli, proj)["yt"]
     assert row["state"] == "live" and row["url"].endswith(row["remote_id"])
     vid = row["remote_id"]

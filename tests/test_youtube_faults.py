@@ -3,17 +3,19 @@ sessions, quota exhaustion (deferred, then done the next Pacific day), rejection
 
 from __future__ import annotations
 
-import json
-import multiprocessing
-import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from channels._youtube_quota import PACIFIC, Ledger, QuotaOptions
+from channels.youtube.options import QuotaOptions
+from channels.youtube.quota import PACIFIC, Ledger
 from publisher.contract import Job, Journal
 from publisher.errors import RateLimited, Rejected, Transient
+from publisher.store import Store, sqlite_url
 from tests.fakes import youtube_run as run
 from tests.fakes.youtube_server import YouTubeFake
 from tests.test_youtube import assert_complete, fake, job, media, options  # noqa: F401 - fixtures
@@ -154,7 +156,7 @@ def test_upload_bucket_is_separate(fake: YouTubeFake, media: Path) -> None:
     with pytest.raises(RateLimited, match="quota"):
         ch.publish(job(media))
     assert fake.calls("chunk") == 0
-    ledger = json.loads((media / "state" / "_quota" / "immd-youtube.json").read_text())
+    ledger = run.quota(media, "immd-youtube")
     assert ledger["uploads"] == 100 and ledger["units"] < 10
 
 
@@ -167,9 +169,10 @@ def test_shared_quota_pool(fake: YouTubeFake, media: Path) -> None:
         second.publish(Job(release=run.release(media), journal=Journal(),
                            renditions=run.renditions(media)))
     assert statuses(fake, "captions.insert") == [200] * 4  # 1301 + 400 fits, one more would not
-    ledger = json.loads((media / "state" / "_quota" / "gcp-hk.json").read_text())
+    ledger = run.quota(media, "gcp-hk")
     assert ledger["units"] == 1701 and ledger["uploads"] == 2
-    assert not (media / "state" / "_quota" / "immd-youtube.json").exists()
+    assert run.quota(media, "immd-youtube") == {}  # the pool, not the channel, holds the budget
+    assert not (media / "state" / "_quota").exists()  # nothing outside the channels' own folders
 
 
 def test_upload_limit_is_a_rejection_with_youtubes_message(fake: YouTubeFake, media: Path) -> None:
@@ -192,23 +195,51 @@ def test_forbidden_thumbnail_is_a_rejection_but_keeps_the_video(fake: YouTubeFak
     assert_complete(fake, media, vid)
 
 
-def _spend(path: Path, n: int) -> None:
-    ledger = Ledger(path, QuotaOptions(daily_units=10**6), "pool")
-    for _ in range(n):
+SPENDER = """
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from channels.youtube.options import QuotaOptions
+from channels.youtube.quota import Ledger
+from publisher.errors import RateLimited
+from publisher.store import Store, sqlite_url
+
+ledger = Ledger(Store(sqlite_url(Path(sys.argv[1]))).accounts, QuotaOptions(daily_units=1000), "pool")
+Path(sys.argv[2]).touch()
+while not Path(sys.argv[3]).exists():
+    time.sleep(0.01)
+spent = 0
+for _ in range(15):
+    try:
         ledger.spend("thumbnails.set", datetime(2026, 11, 27, 12, tzinfo=UTC))
+        spent += 1
+    except RateLimited:
+        pass
+print(spent)
+"""
 
 
-def test_ledger_is_exact_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "_quota" / "pool.json"
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_spend, args=(path, 40)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    ledger = Ledger(path, QuotaOptions(), "pool")
-    assert ledger.used(datetime(2026, 11, 27, 12, tzinfo=UTC)) == {"units": 4 * 40 * 50, "uploads": 0}
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+def test_two_processes_sharing_a_pool_never_exceed_its_budget(tmp_path: Path) -> None:
+    """Two processes spend from one pool in the state store at once: 2 x 15 calls of 50 units
+    against a budget of 1000. Exactly 20 fit, every one is counted, none beyond."""
+    state = tmp_path / "state"
+    Store(sqlite_url(state))  # the schema exists before both start
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", SPENDER, str(state), str(tmp_path / f"ready{i}"),
+                               str(go)], stdout=subprocess.PIPE, text=True) for i in range(2)]
+    for i in range(2):
+        for _ in range(600):
+            if (tmp_path / f"ready{i}").exists() or procs[i].poll() is not None:
+                break
+            time.sleep(0.05)
+    go.touch()  # both start spending together
+    spent = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(spent) == 20 and all(n > 0 for n in spent), spent
+    store = Store(sqlite_url(state))
+    record = store.accounts.update("youtube-quota:pool", dict)
+    assert record == {"day": "2026-11-27", "units": 1000, "uploads": 0}
+    ledger = Ledger(store.accounts, QuotaOptions(), "pool")
     # the Pacific day turns at 08:00 UTC in winter: a new day starts from zero
     assert ledger.used(datetime(2026, 11, 28, 8, 0, tzinfo=UTC)) == {"units": 0, "uploads": 0}

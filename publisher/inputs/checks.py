@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.contract import AccountState, Channel, channel_class, override_problems
+from publisher.contract import AccountState, Channel, override_class, override_problems
 from publisher.errors import InputError
 from publisher.inputs.captions import check_captions
 from publisher.inputs.config import SiteConfig
@@ -60,8 +60,9 @@ def channel_names(config: SiteConfig, release: Release, only: list[str] | None) 
     return [n for n in names if not only or n in only]
 
 
-def channel_classes(config: SiteConfig) -> dict[str, type[Channel]]:
-    return {name: channel_class(opts.kind) for name, opts in config.options.items()}
+def channel_kinds(config: SiteConfig) -> dict[str, str]:
+    """Channel name -> kind, for reading a manifest's overrides (which imports no adapter)."""
+    return {name: opts.kind for name, opts in config.options.items()}
 
 
 def build_channels(config: SiteConfig, release: Release, names: list[str], state_dir: Path,
@@ -72,8 +73,8 @@ def build_channels(config: SiteConfig, release: Release, names: list[str], state
     channels: dict[str, Channel] = {}
     problems: list[Problem] = []
     for name in names:
-        cls = channel_class(config.options[name].kind)
-        bad = override_problems(name, cls.kind, cls.Overrides, release.overrides.get(name) or {},
+        kind = config.options[name].kind
+        bad = override_problems(name, kind, override_class(kind), release.overrides.get(name) or {},
                                 str(release.manifest_path))
         if bad:
             problems += bad
@@ -115,7 +116,7 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
              past: PastCheck | None, snapshots: Snapshots | None,
              accounts: AccountState | None) -> Prepared:
     require_ffmpeg()
-    release = load_release(manifest, past, channels=channel_classes(config), zone=config.settings.timezone)
+    release = load_release(manifest, past, channels=channel_kinds(config), zone=config.settings.timezone)
     problems = select_channels(config, release, only)
     if problems:
         raise InputError(problems)

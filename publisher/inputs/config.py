@@ -1,6 +1,7 @@
 """The site config (``publisher.yaml``): where releases go and how publisher runs.
 
-Each channel's block is validated by its kind's own ``Options`` schema, found in the registry.
+Each channel's block is validated by its kind's own ``Options`` schema, found in the registry
+(which imports only the kinds' options modules, no adapter).
 Relative paths are relative to the config file. Secrets are never in this file: only names of
 files (mode 0600) or environment variables.
 """
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, kinds
+from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, option_classes
 from publisher.errors import InputError
 from publisher.inputs.yamlfile import load_yaml, schema_problems
 from publisher.models import Problem
@@ -128,7 +129,7 @@ def load_config(path: Path) -> SiteConfig:
         problems.append(Problem(str(path), "timezone", f"unknown time zone '{settings.timezone}'",
                                 "use an IANA name such as Asia/Hong_Kong", doc.line(("timezone",))))
     options: dict[str, ChannelOptions] = {}
-    known = kinds()
+    known = option_classes()
     for name, block in settings.channels.items():
         loc: tuple[str, ...] = ("channels", name)
         line = doc.line(loc)
@@ -146,7 +147,7 @@ def load_config(path: Path) -> SiteConfig:
                                     f"use one of {', '.join(sorted(known))}", doc.line((*loc, "kind"))))
             continue
         try:
-            options[name] = channel_class(kind).Options.model_validate(block)
+            options[name] = known[kind].model_validate(block)
         except ValidationError as exc:
             for p in schema_problems(doc, exc):
                 field = f"channels.{name}.{p.field}" if p.field else f"channels.{name}"

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from publisher.contract import Channel, control_character, override_problems
+from publisher.contract import control_character, override_class, override_problems
 from publisher.errors import InputError
 from publisher.inputs.rules import cron_trigger, parse_every, parse_window
 from publisher.inputs.yamlfile import Loc, YamlDocument, dotted, load_yaml, schema_problems
@@ -99,7 +99,7 @@ class PastCheck:
 
 
 def load_release(path: Path, past: PastCheck | None = None, *,
-                 channels: Mapping[str, type[Channel]] | None = None, zone: str | None = None) -> Release:
+                 channels: Mapping[str, str] | None = None, zone: str | None = None) -> Release:
     """``channels`` (the site config's channel kinds by name) lets each ``overrides`` block be
     checked against its kind's override schema; ``zone`` is the config's time zone, used for a
     signage window when the manifest gives no ``timezone``."""
@@ -142,7 +142,7 @@ class _Found:
 
 class _Checker:
     def __init__(self, doc: YamlDocument, past: PastCheck | None = None,
-                 channels: Mapping[str, type[Channel]] | None = None, config_zone: str | None = None) -> None:
+                 channels: Mapping[str, str] | None = None, config_zone: str | None = None) -> None:
         self.doc = doc
         self.root = doc.path.parent.resolve()
         self.problems: list[Problem] = []
@@ -228,16 +228,17 @@ class _Checker:
         windows: list[RepeatSpec] = []
         for name, block in m.overrides.items():
             loc: Loc = ("overrides", name)
-            cls = self.channels.get(name)
-            if cls is None:
+            kind = self.channels.get(name)
+            if kind is None:
                 self.problem(loc, f"channel '{name}' is not in the site config",
                              f"use one of: {', '.join(sorted(self.channels))}")
                 continue
-            bad = override_problems(name, cls.kind, cls.Overrides, block, str(self.doc.path), self.doc.line)
+            schema = override_class(kind)
+            bad = override_problems(name, kind, schema, block, str(self.doc.path), self.doc.line)
             if bad:
                 self.problems += bad
                 continue
-            model = cls.Overrides.model_validate(block)
+            model = schema.model_validate(block)
             out[name] = model.model_dump(mode="json", exclude_unset=True)
             window = model.daily_window()
             if window and (not m.channels or name in m.channels):

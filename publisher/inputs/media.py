@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -10,19 +9,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from publisher.contract import sha256_file
 from publisher.errors import InputError
 from publisher.models import MasterInfo, Problem
 
 CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks (never the whole file in memory)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def require_ffmpeg(*tools: str) -> None:

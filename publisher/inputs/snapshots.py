@@ -23,8 +23,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from publisher.contract import sha256_file
 from publisher.errors import InputError, PublisherError
-from publisher.inputs.media import CHUNK, sha256_file
+from publisher.inputs.media import CHUNK
 from publisher.models import Problem
 
 TMP_PREFIX = ".tmp-"

@@ -288,10 +288,11 @@ class Store:
 
     # --- renditions, approvals, events -------------------------------------------------------
     def record_rendition(self, key: str, profile: str, folder: Path, release_id: str) -> None:
+        """Which release made a cached rendition (the first one, when workers make it at once)."""
         with self.session() as s:
-            if s.get(RenditionRow, key) is None:
-                s.add(RenditionRow(key=key, profile=profile, folder=str(folder), release_id=release_id,
-                                   created_at=utcnow()))
+            s.execute(self._insert(RenditionRow).values(
+                key=key, profile=profile, folder=str(folder), release_id=release_id, created_at=utcnow(),
+            ).on_conflict_do_nothing())
 
     def rendition_folders(self, release_id: str, profile: str) -> list[Path]:
         q = select(RenditionRow.folder).where(RenditionRow.release_id == release_id,
@@ -311,6 +312,12 @@ class Store:
             row = s.scalars(q).first()
             return (row.approved_by, row.at, json.loads(row.hashes)) if row else None
 
+    def _insert(self, table: Any) -> Any:
+        """An INSERT that can skip a row that exists (``on_conflict_do_nothing``), for this dialect."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return (sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert)(table)
+
     # --- records adapters share across processes (publisher.contract.AccountState) --------
     @property
     def accounts(self) -> StoreAccounts:
@@ -319,12 +326,9 @@ class Store:
     def update_account(self, key: str, change: Callable[[dict[str, Any]], T]) -> T:
         """Read, change and write one shared record in a transaction no other process interleaves
         with: the row is written (and so locked, on SQLite the whole database) before it is read."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
         now = utcnow()
         with self.session() as s:
-            s.execute(insert(AccountRow).values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
+            s.execute(self._insert(AccountRow).values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
             s.execute(update(AccountRow).where(AccountRow.key == key).values(updated_at=now))
             data = json.loads(s.scalar(select(AccountRow.data).where(AccountRow.key == key)) or "{}")
             result = change(data)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from publisher.contract import sha256_file
 from publisher.errors import TranscodeError
-from publisher.inputs.media import sha256_file
 from publisher.inputs.snapshots import alive
 from publisher.models import FileInfo, Rendition
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from publisher.contract import sha256_file
 from publisher.errors import InputError, TranscodeError
-from publisher.inputs.media import sha256_file
 from publisher.models import MasterInfo, Problem, Release, RenditionRequest
 from publisher.transcode.profiles import (
     CaptionParams,

@@ -7,6 +7,7 @@ A FOLDER holds ``setup.json`` (channel name, options, stage_only), the media, an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from channels.youtube import YouTube
+from channels.youtube.adapter import YouTube
+from channels.youtube.quota import quota_key
 from publisher.contract import Job, Journal, StepOptions
 from publisher.errors import Transient
 from publisher.models import FileInfo, Outcome, Release, Rendition
+from publisher.store import Store, sqlite_url
 from tests.media import ZH_HANT_VTT, make_poster
 
 VTT = {
@@ -87,11 +90,22 @@ def renditions(folder: Path) -> dict[str, Rendition]:
     }
 
 
+@functools.cache
+def store(folder: Path) -> Store:
+    """The state store of FOLDER's runs (``state/state.db``): it holds the quota pools."""
+    return Store(sqlite_url(folder / "state"))
+
+
+def quota(folder: Path, pool: str) -> dict[str, Any]:
+    """A quota pool's record as the store keeps it ({} when nothing was spent from it)."""
+    return store(folder).accounts.update(quota_key(pool), dict)
+
+
 def channel(folder: Path, options: dict[str, Any], name: str = "immd-youtube") -> YouTube:
     opts = YouTube.Options.model_validate(dict(options, kind="youtube"))
     state = folder / "state" / name
     state.mkdir(parents=True, exist_ok=True)
-    return YouTube(name, opts, config_dir=folder, state_dir=state)
+    return YouTube(name, opts, config_dir=folder, state_dir=state, accounts=store(folder).accounts)
 
 
 def file_journal(path: Path) -> Journal:

@@ -10,7 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 
-from channels.targets import CHUNK, Modes, Target, join, os_error, parent
+from channels.transports.base import CHUNK, Target, join, os_error, parent
+from channels.transports.options import Modes
 from publisher.errors import AuthError, NotFound, Rejected, Transient
 
 

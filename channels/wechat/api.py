@@ -1,5 +1,4 @@
-"""The ``wechat`` channel's options and override schema, and a small client for the Official
-Account API (cgi-bin).
+"""A small client for the WeChat Official Account API (cgi-bin), for the ``wechat`` adapter.
 
 WeChat answers errors as HTTP 200 with ``{"errcode": N, "errmsg": ...}``; every answer goes
 through ``WeChatAPI._post``, which turns errcodes into publisher's exception tree. JSON is sent
@@ -11,18 +10,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import requests
-from pydantic import field_validator
 
-from publisher.contract import ChannelOptions, ChannelOverrides, PlainLine, Timeout, redact, remember_secret
+from publisher.contract import Clock, redact, remember_secret
 from publisher.errors import (
     AuthError,
     ChannelError,
@@ -62,71 +58,25 @@ _REJECT = {
 }
 
 
-class WeChatOptions(ChannelOptions):
-    appid: str
-    secret_env: str
-    api_root: str = "https://api.weixin.qq.com/"
-    ca_bundle: str | None = None
-    language: str = "zh-Hans"
-    author: str = ""
-    auto_publish: bool = True
-    #: channel names whose public URL the article links to, in order; default: first website, else YouTube
-    link_from: list[str] = []
-    poll_interval: float = 3.0
-    publish_wait: float = 120.0  # then state ``processing``; status/publish keep polling later
-    timeout: Timeout = 120.0
-
-    @field_validator("appid")
-    @classmethod
-    def _appid(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
-            raise ValueError("appid looks wrong: copy it from 公众平台 → 设置与开发 → 基本配置 "
-                             "(wx + 16 hex digits)")
-        return value
-
-    @field_validator("api_root")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError("WeChat answers only over HTTPS: api_root must start with https://")
-        return value
-
-
 FileFactory = Callable[[], dict[str, tuple[str, Any, str]]]
 
 
-class WeChatOverrides(ChannelOverrides):
-    """What a release manifest may change for a WeChat channel: the article's texts, as plain
-    text in the channel's language (checked against WeChat's limits like the defaults)."""
-
-    title: PlainLine | None = None
-    author: PlainLine | None = None
-    digest: PlainLine | None = None
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("the title is empty; write one, or remove the override to use title")
-        return value
-
-
-def next_china_midnight(now: datetime | None = None) -> datetime:
-    local = (now or datetime.now(UTC)).astimezone(CHINA)
+def next_china_midnight(now: datetime) -> datetime:
+    local = now.astimezone(CHINA)
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.astimezone(UTC)
 
 
-def error_for(code: int, errmsg: str, what: str) -> ChannelError:
-    """The publisher exception for a WeChat errcode met while doing ``what``."""
+def error_for(code: int, errmsg: str, what: str, now: datetime) -> ChannelError:
+    """The publisher exception for a WeChat errcode met while doing ``what`` at ``now``."""
     shown = f"WeChat errcode {code} ({errmsg}) while {what}"
     if code == 45009:
-        at = next_china_midnight()
+        at = next_china_midnight(now)
         return RateLimited(f"{shown}: the daily API quota is used up; publisher tries again after "
                            f"{at.isoformat()}", retry_at=at)
     if code == 45011:
         return RateLimited(f"{shown}: per-minute quota reached",
-                           retry_at=datetime.now(UTC) + timedelta(seconds=60))
+                           retry_at=now + timedelta(seconds=60))
     if code in (-1, 45033):
         return Transient(f"{shown}: WeChat is busy; retry later")
     if code in TOKEN_ERRORS:
@@ -142,14 +92,16 @@ def error_for(code: int, errmsg: str, what: str) -> ChannelError:
 
 
 class WeChatAPI:
-    """cgi-bin calls with one cached access token per appid (file in ``state_dir``, mode 0600)."""
+    """cgi-bin calls with one cached access token per appid (file in ``state_dir``, mode 0600),
+    its expiry kept on ``clock``."""
 
     _locks: dict[str, threading.Lock] = {}
 
     def __init__(self, *, api_root: str, appid: str, secret: Callable[[], str], state_dir: Path,
-                 verify: bool | str, timeout: float = 60.0) -> None:
+                 verify: bool | str, clock: Clock, timeout: float = 60.0) -> None:
         self.base = api_root.rstrip("/") + "/cgi-bin/"
         self.appid = appid
+        self.clock = clock
         self._secret = secret
         self.verify = verify
         self.timeout = timeout
@@ -163,7 +115,8 @@ class WeChatAPI:
             data = json.loads(self.token_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return ""
-        if data.get("expires_at", 0) - time.time() > REFRESH_MARGIN and data.get("access_token"):
+        left = data.get("expires_at", 0) - self.clock.now().timestamp()
+        if left > REFRESH_MARGIN and data.get("access_token"):
             return remember_secret(str(data["access_token"]))
         return ""
 
@@ -221,7 +174,7 @@ class WeChatAPI:
 
     def _store(self, data: dict[str, Any]) -> None:
         record = {"access_token": data["access_token"],
-                  "expires_at": time.time() + int(data.get("expires_in", 7200))}
+                  "expires_at": self.clock.now().timestamp() + int(data.get("expires_in", 7200))}
         tmp = self.token_file.with_name(f".{self.token_file.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -248,7 +201,7 @@ class WeChatAPI:
                                   files=files, form=form, ok_codes=ok_codes)
             except _TokenRefused as again:
                 self.forget(token)
-                raise error_for(again.code, again.errmsg, what) from None
+                raise error_for(again.code, again.errmsg, what, self.clock.now()) from None
 
     def _post(self, path: str, body: dict[str, Any] | None, *, token: str, what: str,
               params: dict[str, str] | None = None, files: FileFactory | None = None,
@@ -292,7 +245,7 @@ class WeChatAPI:
             errmsg = redact(str(data.get("errmsg", "")))
             if code in TOKEN_ERRORS and token:
                 raise _TokenRefused(code, errmsg)
-            raise error_for(code, errmsg, what)
+            raise error_for(code, errmsg, what, self.clock.now())
         return data
 
     # --- finding what a lost answer created (so a resume never duplicates) -----------------

@@ -1,54 +1,15 @@
-"""YouTube's video metadata: the rules ``check`` enforces, what a manifest may override, and the
-resource body publisher sends."""
+"""YouTube's video metadata: the rules ``check`` enforces and the resource body publisher sends."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import field_validator
-
-from publisher.contract import ChannelOverrides
 from publisher.models import Problem, Release
 
 THUMBNAIL_MAX = 50 * 1024 * 1024  # since 2026-09-14 (was 2 MB)
 CAPTION_NAMES = {"en": "English", "zh-Hant": "中文（繁體）", "zh-Hans": "中文（简体）"}
-
-
-def category(value: str) -> str:
-    if not value.isascii() or not value.isdigit() or len(value) > 4:
-        raise ValueError("a YouTube category id is a number in quotes, e.g. \"25\"")
-    return value
-
-
-def playlist_id(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{2,64}", value):
-        raise ValueError("a playlist id is letters, digits, '-' and '_' (e.g. PLxxxxxxxx), "
-                         "from the playlist's address")
-    return value
-
-
-class YouTubeOverrides(ChannelOverrides):
-    """What a release manifest may change for a YouTube channel: presentation only."""
-
-    privacy: Literal["public", "unlisted", "private"] | None = None
-    playlist: str | None = None
-    category_id: str | None = None
-    made_for_kids: bool | None = None
-
-    @field_validator("category_id")
-    @classmethod
-    def _category(cls, v: str | None) -> str | None:
-        return category(v) if v is not None else None
-
-    @field_validator("playlist")
-    @classmethod
-    def _playlist(cls, v: str | None) -> str | None:
-        return playlist_id(v)
 
 
 @dataclass(frozen=True)
@@ -65,14 +26,6 @@ class Presentation:
 def tags_length(tags: list[str]) -> int:
     """YouTube counts the commas between tags, and a tag with a space as if quoted (+2)."""
     return sum(len(t) + (2 if " " in t else 0) for t in tags) + max(len(tags) - 1, 0)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def metadata_problems(release: Release) -> list[Problem]:

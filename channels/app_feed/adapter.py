@@ -42,49 +42,20 @@ the last occurrence done: running it (or an older one) again changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from pydantic import field_validator
-
-from channels._fcm import Ambiguous, FcmOptions, send_push
-from channels.target_options import TargetOptions, target_credentials_present, target_problems
-from channels.targets import (
-    ReleaseFolder,
-    Target,
-    Upload,
-    open_target,
-    sums_of,
-    write_atomic,
-)
-from publisher.contract import Channel, ChannelOptions, Job, register
+from channels.app_feed.fcm import Ambiguous, send_push
+from channels.app_feed.options import KIND, AppFeedOptions
+from channels.files import FileChannel
+from channels.transports.base import ReleaseFolder, Target, sums_of, write_atomic
+from publisher.contract import Job, register
 from publisher.errors import AuthError, NotFound, Rejected
 from publisher.models import Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
-PROFILES = ("web-hls", "web-mp4", "poster", "captions")
 FEED = "feed.json"
 VERSION = "https://jsonfeed.org/version/1.1"
-
-
-class AppFeedOptions(ChannelOptions, TargetOptions):
-    public_url: str  # where ``target`` is served, e.g. https://app.example.gov.hk/feed/
-    feed_title: str = "Videos"
-    home_page_url: str | None = None
-    language: str | None = None  # the feed's language; default: each release's default language
-    #: a website channel whose player page becomes each item's ``url`` (else the MP4's URL)
-    page_channel: str | None = None
-    max_items: int = 100
-    #: optional push notification through FCM HTTP v1 when an item goes live (at most once)
-    fcm: FcmOptions | None = None
-
-    @field_validator("public_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://")):
-            raise ValueError("public_url must start with https:// (or http://)")
-        return v if v.endswith("/") else v + "/"
 
 
 def _when(item: dict[str, Any]) -> datetime:
@@ -98,24 +69,21 @@ def _when(item: dict[str, Any]) -> datetime:
 
 
 @register
-class AppFeed(Channel):
-    kind = "app-feed"
+class AppFeed(FileChannel):
+    kind = KIND
     Options = AppFeedOptions
+    options: AppFeedOptions
     needs_links = True  # runs after the websites so an item can link to a player page
 
-    @property
-    def opts(self) -> AppFeedOptions:
-        return cast(AppFeedOptions, self.options)
-
     def credentials_present(self) -> bool:
-        o = self.opts
-        if o.fcm and not self.resolve_path(o.fcm.credentials).is_file():
+        fcm = self.options.fcm
+        if fcm and not self.resolve_path(fcm.credentials).is_file():
             return False
-        return target_credentials_present(o, self.config_dir)
+        return super().credentials_present()
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = target_problems(self.opts, self.config_dir, self.name)
-        fcm = self.opts.fcm
+        problems = super().validate(release)
+        fcm = self.options.fcm
         if fcm and not self.resolve_path(fcm.credentials).is_file():
             problems.append(Problem(file=f"channel {self.name}", field="fcm.credentials",
                                     message=f"{self.resolve_path(fcm.credentials)} does not exist",
@@ -123,39 +91,20 @@ class AppFeed(Channel):
         return problems
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
-        return [RenditionRequest(profile=p, params=self.opts.encoding.get(p, {})) for p in PROFILES]
-
-    def _target(self) -> Target:
-        return open_target(self.opts, config_dir=self.config_dir, channel=self.name)
+        return self.web_renditions()
 
     def base(self, release: Release) -> str:
-        return f"{self.opts.public_url}{release.id}/"
+        return f"{self.options.public_url}{release.id}/"
 
     # --- content ---------------------------------------------------------------------------
-    def files(self, job: Job) -> list[Upload]:
-        r = job.renditions
-        missing = [p for p in PROFILES if p not in r]
-        if missing:
-            raise NotFound(f"renditions {', '.join(missing)} are missing for {self.name}", channel=self.name)
-        hls, mp4, poster, subs = r["web-hls"], r["web-mp4"], r["poster"], r["captions"]
-        out = [Upload(f"hls/{f.name}", f.sha256, local=hls.path(f.name)) for f in hls.files]
-        out.append(Upload("video.mp4", mp4.main_sha256, local=mp4.main_path))
-        poster_name = poster.main or "poster.jpg"
-        out.append(Upload("poster.jpg", poster.file(poster_name).sha256, local=poster.path(poster_name)))
-        for lang in job.release.languages:
-            with contextlib.suppress(KeyError):
-                out.append(Upload(f"captions/{lang}.vtt", subs.file(f"{lang}.vtt").sha256,
-                                  local=subs.path(f"{lang}.vtt")))
-        return out
-
     def item(self, job: Job, published: str) -> dict[str, Any]:
         release, r = job.release, job.renditions
         base, lang = self.base(release), release.default_language
         hls, mp4, subs = r["web-hls"], r["web-mp4"], r["captions"]
         duration = round(mp4.duration, 3)
-        files = self.files(job)
+        files = self.web_files(job)
         caption_files = {f.name: f for f in subs.files}
-        page = job.links.get(self.opts.page_channel or "", "") if self.opts.page_channel else ""
+        page = job.links.get(self.options.page_channel or "", "") if self.options.page_channel else ""
         return {
             "id": release.id,
             "url": page or base + "video.mp4",
@@ -197,7 +146,7 @@ class AppFeed(Channel):
         return feed
 
     def write_feed(self, t: Target, items: list[dict[str, Any]], language: str | None) -> None:
-        o = self.opts
+        o = self.options
         items = sorted(items, key=lambda i: (_when(i), i.get("id", "")), reverse=True)
         feed: dict[str, Any] = {"version": VERSION, "title": o.feed_title, "feed_url": o.public_url + FEED}
         if o.home_page_url:
@@ -208,24 +157,15 @@ class AppFeed(Channel):
         data = json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
         write_atomic(t, data, FEED)
 
-    def _published(self, job: Job, current: dict[str, Any] | None) -> str:
-        if job.release.publish_at is not None:
-            return job.release.publish_at.isoformat()
-        if not job.journal.get("published_at"):
-            when = (current or {}).get("date_published") or job.now().isoformat()
-            job.journal.put("published_at", when)
-        return str(job.journal.get("published_at"))
-
     def _outcome(self, job: Job, state: State, note: str = "") -> Outcome:
-        return Outcome(state=state, remote_id=f"{FEED}#{job.release.id}", url=self.opts.public_url + FEED,
+        return Outcome(state=state, remote_id=f"{FEED}#{job.release.id}", url=self.options.public_url + FEED,
                        checksum=job.renditions["web-mp4"].main_sha256, note=note)
 
     # --- verbs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> Outcome:
-        at = job.release.publish_at
-        embargoed = job.stage_only or (at is not None and job.now() < at)
-        files = self.files(job)
-        with self._target() as t:
+        embargoed = self.embargoed(job)
+        files = self.web_files(job)
+        with self.target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
             live = folder.is_live(files)
             if live and job.options.repair:
@@ -259,11 +199,11 @@ class AppFeed(Channel):
     def _push(self, job: Job, key: str = "push") -> str:
         """Notify the app's users once (per repeat occurrence for ``repeat_push``).
         At most once: an interrupted send is not repeated."""
-        fcm, j = self.opts.fcm, job.journal
+        fcm, j = self.options.fcm, job.journal
         if fcm is None or j.get(key):
             return "" if fcm is None or j.get(key) != "sending" else "push interrupted; not repeated"
         lang = job.release.default_language
-        data = {"release": job.release.id, "feed_url": self.opts.public_url + FEED,
+        data = {"release": job.release.id, "feed_url": self.options.public_url + FEED,
                 "titles": json.dumps({c: job.release.text("title", c) for c in job.release.languages},
                                      ensure_ascii=False)}
         if key == "repeat_push":
@@ -274,7 +214,7 @@ class AppFeed(Channel):
                 fcm, self.resolve_path(fcm.credentials),
                 self.resolve_path(fcm.ca_bundle) if fcm.ca_bundle else None,
                 title=job.release.text("title", lang), body=job.release.text("description", lang)[:240],
-                data=data, channel=self.name)
+                data=data, channel=self.name, now=job.now())
         except Ambiguous:
             raise
         except (AuthError, Rejected) as e:
@@ -290,7 +230,7 @@ class AppFeed(Channel):
         feed = self.read_feed(t)
         items = [i for i in feed.get("items", []) if isinstance(i, dict)]
         current = next((i for i in items if i.get("id") == job.release.id), None)
-        item = self.item(job, self._published(job, current))
+        item = self.item(job, self.first_published(job, lambda: (current or {}).get("date_published")))
         if item != current or feed.get("version") != VERSION:
             self.write_feed(t, [i for i in items if i.get("id") != job.release.id] + [item],
                             job.release.default_language)
@@ -298,16 +238,13 @@ class AppFeed(Channel):
     def update(self, job: Job) -> Outcome:
         """New captions, poster and texts; the video stays. The item is rewritten in place (same id
         and date)."""
-        files = self.files(job)
-        with self._target() as t:
+        files = self.web_files(job)
+        with self.target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
-            live = folder.public_sums()
+            live = self.live_or_restage(folder, files, job, f"{job.release.id} is not in "
+                                        f"{self.options.public_url}{FEED}; publish it first")
             if live is None:
-                if job.journal.get("staging"):
-                    folder.stage(files)
-                    return self._outcome(job, State.SCHEDULED, "staged copy updated")
-                raise NotFound(f"{job.release.id} is not in {self.opts.public_url}{FEED}; publish it first",
-                               channel=self.name)
+                return self._outcome(job, State.SCHEDULED, "staged copy updated")
             extras = [f for f in files if f.name.startswith("captions/") or f.name == "poster.jpg"]
             kept = {n: s for n, s in live.items() if not n.startswith("captions/") and n != "poster.jpg"}
             folder.replace([f for f in extras if live.get(f.name) != f.sha256], kept | sums_of(extras))
@@ -316,36 +253,33 @@ class AppFeed(Channel):
 
     def withdraw(self, job: Job) -> Outcome:
         """The item leaves the feed first, then the media folder goes."""
-        with self._target() as t:
+        with self.target() as t:
             feed = self.read_feed(t)
             items = [i for i in feed.get("items", []) if isinstance(i, dict)]
             if any(i.get("id") == job.release.id for i in items):
                 self.write_feed(t, [i for i in items if i.get("id") != job.release.id], feed.get("language"))
             ReleaseFolder(t, job.release.id, job.journal).remove([])
-        return Outcome(state="withdrawn", remote_id=f"{FEED}#{job.release.id}",
-                       url=self.opts.public_url + FEED)
+        return Outcome(state=State.WITHDRAWN, remote_id=f"{FEED}#{job.release.id}",
+                       url=self.options.public_url + FEED)
 
     def status(self, job: Job) -> RemoteStatus:
-        with self._target() as t:
+        with self.target() as t:
             folder = ReleaseFolder(t, job.release.id, job.journal)
             sums, drift = folder.drift()
             items = [i for i in self.read_feed(t).get("items", []) if isinstance(i, dict)]
-            staging = job.journal.get("staging")
-            staged = bool(staging) and t.exists(staging)
+            staged = self.staged(t, job)
         item = next((i for i in items if i.get("id") == job.release.id), None)
-        url = self.opts.public_url + FEED
+        url = self.options.public_url + FEED
         rid = f"{FEED}#{job.release.id}"
         if item is None:
-            known = job.publication.state if job.publication is not None else "pending"
-            gone = ["the item is missing from the feed"] if known == "live" else []
-            state = State.WITHDRAWN if known in (State.LIVE, State.WITHDRAWN) else State.PENDING
-            state = State.SCHEDULED if staged else state
-            return RemoteStatus(state=state, remote_id=rid, url=url, drift=gone)
+            was_live = job.publication is not None and job.publication.state == State.LIVE
+            gone = ["the item is missing from the feed"] if was_live else []
+            return RemoteStatus(state=self.absent(job, staged), remote_id=rid, url=url, drift=gone)
         if sums is None:
             drift = ["the item is in the feed but its media folder is missing"]
         elif item.get("_publisher", {}).get("sha256") != sums:
             drift = [*drift, "the item's sha256 list differs from SHA256SUMS"]
         checksum = (sums or {}).get("video.mp4", "")
-        return RemoteStatus(state="live", remote_id=rid, url=url, checksum=checksum, drift=drift,
+        return RemoteStatus(state=State.LIVE, remote_id=rid, url=url, checksum=checksum, drift=drift,
                             detail=f"published {item.get('date_published', '')}")
 

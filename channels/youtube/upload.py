@@ -23,7 +23,8 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import HttpRequest, MediaFileUpload
 
-from channels._youtube_quota import UPLOAD, Ledger
+from channels.youtube.options import UPLOAD
+from channels.youtube.quota import Ledger
 from publisher.contract import Journal, remember_secret
 from publisher.errors import (
     AuthError,

@@ -10,84 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from googleapiclient.http import MediaFileUpload
-from pydantic import Field, field_validator
 
-from channels._youtube_meta import (
-    CAPTION_NAMES,
-    THUMBNAIL_MAX,
-    Presentation,
-    YouTubeOverrides,
-    category,
-    metadata_problems,
-    playlist_id,
-    sha256_file,
-    video_body,
-)
-from channels._youtube_quota import UPLOAD, Ledger, QuotaOptions
-from channels._youtube_upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, ChannelOptions, Embargo, Job, Timeout, register
+from channels.youtube.meta import CAPTION_NAMES, THUMBNAIL_MAX, Presentation, metadata_problems, video_body
+from channels.youtube.options import KIND, UPLOAD, YouTubeOptions, YouTubeOverrides
+from channels.youtube.quota import Ledger
+from channels.youtube.upload import Api, YouTubeRejected, upload_video
+from publisher.contract import Channel, Embargo, Job, register, sha256_file
 from publisher.errors import InputError, NotFound, Rejected
-from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest
+from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
 WATCH = "https://www.youtube.com/watch?v="
 
 
-class YouTubeOptions(ChannelOptions):
-    credentials: str = Field(description="authorized-user JSON file (mode 0600)")
-    client_secrets: str | None = None  # OAuth client JSON used by `publisher auth` for a first sign-in
-    api_root: str = "https://www.googleapis.com/"
-    ca_bundle: str | None = None
-    privacy: Literal["public", "unlisted", "private"] = "public"
-    category_id: str = "25"
-    playlist: str | None = None
-    made_for_kids: bool = False  # sent as status.selfDeclaredMadeForKids
-    chunk_mib: float = 8
-    quota: QuotaOptions = Field(default_factory=QuotaOptions)
-    quota_pool: str | None = None  # channels of one Google Cloud project share one budget
-    timeout: Timeout = 60.0
-
-    @field_validator("api_root")
-    @classmethod
-    def _root(cls, v: str) -> str:
-        if not re.fullmatch(r"https://[^/\s]+/?", v):
-            raise ValueError("give scheme, host and port only, e.g. https://www.googleapis.com/")
-        return v.rstrip("/") + "/"
-
-    @field_validator("category_id")
-    @classmethod
-    def _category(cls, v: str) -> str:
-        return category(v)
-
-    @field_validator("playlist")
-    @classmethod
-    def _playlist(cls, v: str | None) -> str | None:
-        return playlist_id(v)
-
-    @field_validator("chunk_mib")
-    @classmethod
-    def _chunk(cls, v: float) -> float:
-        if v <= 0 or (v * 4) != int(v * 4):
-            raise ValueError("must be a positive multiple of 0.25 (YouTube wants 256 KiB units)")
-        return v
-
-    @field_validator("quota_pool")
-    @classmethod
-    def _pool(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", v):
-            raise ValueError("use letters, digits, '.', '_' or '-'")
-        return v
-
-
 @register
 class YouTube(Channel):
-    kind = "youtube"
+    kind = KIND
     Options = YouTubeOptions
     Overrides = YouTubeOverrides
     embargo = Embargo.SERVICE
@@ -156,7 +99,7 @@ class YouTube(Channel):
             cached.now = job.now
             return cached
         pool = self.options.quota_pool or self.name
-        ledger = Ledger(self.state_dir.parent / "_quota" / f"{pool}.json", self.options.quota, pool)
+        ledger = Ledger(self.accounts, self.options.quota, pool)
         path = self.resolve_path(self.options.credentials)
         text = self.secret_file(path, "credentials")
         try:
@@ -209,7 +152,7 @@ class YouTube(Channel):
         self._captions(api, job, vid, replace=False)
         self._thumbnail(api, job, vid)
         self._playlist(api, job, vid, shown.playlist)
-        state = "scheduled" if job.stage_only else self._state_after_upload(api, vid)
+        state = State.SCHEDULED if job.stage_only else self._state_after_upload(api, vid)
         return Outcome(state=state, remote_id=vid, url=WATCH + vid, checksum=checksum,
                        note=f"publishes itself at {job.release.publish_at}" if job.stage_only else "")
 
@@ -228,7 +171,7 @@ class YouTube(Channel):
         present = self._caption_languages(api, vid)
         done = dict(j.get("captions") or {})
         j.put("captions", {lang: c for lang, c in done.items() if lang in present})
-        if self._drift(job, items[0], "live", "live"):
+        if self._drift(job, items[0], State.LIVE, State.LIVE):
             body = dict(self.body(job.release, shown, schedule=job.stage_only), id=vid)
             api.call("videos.update", api.service.videos().update(
                 part="snippet,status,localizations", body=body))
@@ -237,7 +180,7 @@ class YouTube(Channel):
         reply = api.call("captions.list", api.service.captions().list(part="snippet", videoId=vid))
         return {item["snippet"].get("language", "") for item in reply.get("items", [])}
 
-    def _state_after_upload(self, api: Api, vid: str) -> Literal["live", "processing"]:
+    def _state_after_upload(self, api: Api, vid: str) -> State:
         reply = api.call("videos.list", api.service.videos().list(part="status", id=vid))
         items = reply.get("items") or []
         if not items:
@@ -246,7 +189,7 @@ class YouTube(Channel):
         if st.get("uploadStatus") in ("failed", "rejected"):
             why = st.get("failureReason") or st.get("rejectionReason") or "no reason given"
             raise Rejected(f"YouTube {st['uploadStatus']} video {vid}: {why}")
-        return "live" if st.get("uploadStatus") == "processed" else "processing"
+        return State.LIVE if st.get("uploadStatus") == "processed" else State.PROCESSING
 
     def _captions(self, api: Api, job: Job, vid: str, *, replace: bool) -> None:
         rend = job.renditions.get("captions")
@@ -334,13 +277,13 @@ class YouTube(Channel):
         self._thumbnail(api, job, vid)
         self._playlist(api, job, vid, shown.playlist)
         checksum = job.publication.checksum if job.publication else ""
-        return Outcome(state="scheduled" if scheduled else "live", remote_id=vid, url=WATCH + vid,
+        return Outcome(state=State.SCHEDULED if scheduled else State.LIVE, remote_id=vid, url=WATCH + vid,
                        checksum=checksum)
 
     def withdraw(self, job: Job) -> Outcome:
         vid = self._video_id(job)
         if not vid:
-            return Outcome(state="withdrawn", note="nothing was on YouTube")
+            return Outcome(state=State.WITHDRAWN, note="nothing was on YouTube")
         api = self.api(job)
         try:
             if job.options.keep_private:
@@ -353,14 +296,14 @@ class YouTube(Channel):
                 note = "deleted"
         except NotFound:
             note = "already gone from YouTube"
-        return Outcome(state="withdrawn", remote_id=vid, url=WATCH + vid, note=note)
+        return Outcome(state=State.WITHDRAWN, remote_id=vid, url=WATCH + vid, note=note)
 
     def status(self, job: Job) -> RemoteStatus:
         vid = self._video_id(job)
         pub = job.publication
-        expected = pub.state if pub else "pending"
+        expected = pub.state if pub else State.PENDING
         if not vid:
-            return RemoteStatus(state="pending", detail="not uploaded")
+            return RemoteStatus(state=State.PENDING, detail="not uploaded")
         api = self.api(job)
         reply = api.call("videos.list", api.service.videos().list(
             part="snippet,status,processingDetails", id=vid))
@@ -368,8 +311,8 @@ class YouTube(Channel):
                                   "checksum": pub.checksum if pub else ""}
         items = reply.get("items") or []
         if not items:
-            drift = [] if expected == "withdrawn" else [f"video {vid} is gone from YouTube"]
-            return RemoteStatus(state="withdrawn", detail="not on YouTube", drift=drift, **common)
+            drift = [] if expected == State.WITHDRAWN else [f"video {vid} is gone from YouTube"]
+            return RemoteStatus(state=State.WITHDRAWN, detail="not on YouTube", drift=drift, **common)
         v = items[0]
         st, proc = v.get("status", {}), v.get("processingDetails", {})
         privacy, upload = st.get("privacyStatus", ""), st.get("uploadStatus", "")
@@ -377,28 +320,28 @@ class YouTube(Channel):
         if upload in ("failed", "rejected") or proc.get("processingStatus") in ("failed", "terminated"):
             why = (st.get("failureReason") or st.get("rejectionReason")
                    or proc.get("processingFailureReason") or "no reason given")
-            return RemoteStatus(state="failed", detail=f"{upload}: {why}", **common)
+            return RemoteStatus(state=State.FAILED, detail=f"{upload}: {why}", **common)
         if upload == "deleted":
-            return RemoteStatus(state="withdrawn", detail="deleted", **common)
-        state: Any = ("processing" if upload == "uploaded" else
-                      "scheduled" if privacy == "private" and st.get("publishAt") else
-                      "withdrawn" if privacy == "private" and expected == "withdrawn" else "live")
+            return RemoteStatus(state=State.WITHDRAWN, detail="deleted", **common)
+        state = (State.PROCESSING if upload == "uploaded" else
+                 State.SCHEDULED if privacy == "private" and st.get("publishAt") else
+                 State.WITHDRAWN if privacy == "private" and expected == State.WITHDRAWN else State.LIVE)
         drift = self._drift(job, v, state, expected)
-        if state in ("live", "scheduled"):
+        if state in (State.LIVE, State.SCHEDULED):
             present = self._caption_languages(api, vid)
             sent = sorted(job.journal.get("captions") or {})
             drift += [f"caption {lang} is missing on YouTube" for lang in sent if lang not in present]
         return RemoteStatus(state=state, detail=detail, drift=drift, **common)
 
-    def _drift(self, job: Job, v: dict[str, Any], state: str, expected: str) -> list[str]:
+    def _drift(self, job: Job, v: dict[str, Any], state: State, expected: State) -> list[str]:
         drift = []
-        flipped = expected == "scheduled" and state == "live"  # YouTube published it at publishAt
-        if expected in ("live", "scheduled", "withdrawn") and state not in (expected, "processing") \
-                and not flipped:
+        flipped = expected == State.SCHEDULED and state == State.LIVE  # YouTube published it at publishAt
+        if expected in (State.LIVE, State.SCHEDULED, State.WITHDRAWN) \
+                and state not in (expected, State.PROCESSING) and not flipped:
             drift.append(f"YouTube shows {state}, publisher recorded {expected}")
         want_privacy = self.presentation(job.release).privacy
         privacy = v.get("status", {}).get("privacyStatus")
-        if state == "live" and privacy != want_privacy:
+        if state == State.LIVE and privacy != want_privacy:
             drift.append(f"privacy is {privacy}, configured {want_privacy}")
         title = v.get("snippet", {}).get("title")
         if title is not None and title != job.release.text("title"):
@@ -408,7 +351,7 @@ class YouTube(Channel):
     # --- sign-in -------------------------------------------------------------------------------
     def authorize(self, *, show: Callable[[str], None] | None = None) -> Path:
         """Run the installed-app OAuth flow and write the credentials file (0600)."""
-        from channels._youtube_auth import run_flow
+        from channels.youtube.auth import run_flow
 
-        return run_flow(self, show=show)
+        return run_flow(self.name, self.options, self.resolve_path, show=show)
 

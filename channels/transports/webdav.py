@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from channels.targets import CHUNK, Target, join, parent
+from channels.transports.base import CHUNK, Target, join, parent
 from publisher.errors import AuthError, NotFound, Rejected, Transient, untrusted_certificate
 
 

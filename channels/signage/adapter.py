@@ -1,7 +1,7 @@
 """``signage``: the share digital-signage players poll, one sub-folder per site (player group).
 
 Each site folder holds ``<release-id>.mp4`` files, ``SHA256SUMS`` (media only), and the same
-playlist twice: ``playlist.json`` (shape fixed in DECISIONS) and ``playlist.m3u8``. A player that
+playlist twice: ``playlist.json`` (its shape is in the README) and ``playlist.m3u8``. A player that
 reads at any instant must see a playlist whose files exist and match, so every change keeps
 ``playlist items ⊆ SHA256SUMS ⊆ files``: adding writes media, then sums, then playlists;
 removing writes playlists, then sums, then deletes media. Each file is written under a temporary
@@ -29,19 +29,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
-
-from channels.target_options import TargetOptions, target_problems
-from channels.targets import (
-    Target,
-    join,
-    open_target,
-    parse_sums,
-    random_name,
-    sums_text,
-    write_atomic,
-)
-from publisher.contract import Channel, ChannelOptions, ChannelOverrides, Job, register
+from channels.files import FileChannel
+from channels.signage.options import KIND, SignageOptions, SignageOverrides
+from channels.transports.base import Target, join, parse_sums, random_name, sums_text, write_atomic
+from publisher.contract import Job, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
     Outcome,
@@ -51,40 +42,12 @@ from publisher.models import (
     Rendition,
     RenditionRequest,
     RepeatSpec,
+    State,
 )
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MEDIA_NAME = re.compile(r"^[a-z0-9-]{3,64}\.mp4$")
 Item = dict[str, Any]
-
-
-class SignageOverrides(ChannelOverrides):
-    """What a release manifest may change for a signage channel: a daily window ("09:00-18:00",
-    in the manifest's ``timezone:``, else the site config's) outside which the item is not listed."""
-
-    window: str | None = None
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", value.strip())
-        if not m:
-            raise ValueError(f"'{value}' is not a daily window; write e.g. 09:00-18:00 (24-hour clock)")
-        if m.group(1, 2) == m.group(3, 4):
-            raise ValueError(f"'{value}' starts and ends at the same time; give a start and a later end")
-        return value.strip()
-
-    def daily_window(self) -> str | None:
-        return self.window
-
-
-class SignageOptions(ChannelOptions, TargetOptions):
-    #: language of the burned-in subtitles; default: the release's default language
-    language: str | None = None
-    #: player groups (offices, control points); each is a sub-folder of the target
-    sites: list[str] = Field(min_length=1)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -96,16 +59,13 @@ def _ended(item: Item, now: datetime) -> bool:
 
 
 @register
-class Signage(Channel):
-    kind = "signage"
+class Signage(FileChannel):
+    kind = KIND
     Options = SignageOptions
     Overrides = SignageOverrides
     options: SignageOptions
 
     # --- offline ---------------------------------------------------------------------------
-    def credentials_present(self) -> bool:
-        return not self.options.password_env or bool(os.environ.get(self.options.password_env))
-
     def _language(self, release: Release) -> str:
         return self.options.language or release.default_language
 
@@ -117,7 +77,7 @@ class Signage(Channel):
         return [s for s in self.options.sites if wanted is None or s in wanted]
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = target_problems(self.options, self.config_dir, self.name)
+        problems = super().validate(release)
         where = f"channels.{self.name}.sites"
         for site in self.options.sites:
             if not SITE_NAME.match(site):
@@ -142,9 +102,6 @@ class Signage(Channel):
         return (release.signage.start if release.signage else None) or release.publish_at
 
     # --- helpers ---------------------------------------------------------------------------
-    def _target(self) -> Target:
-        return open_target(self.options, config_dir=self.config_dir, channel=self.name)
-
     @contextmanager
     def _writing(self) -> Iterator[Target]:
         """The target, with this machine's other publisher processes kept out of the playlists
@@ -153,7 +110,7 @@ class Signage(Channel):
         fd = os.open(self.state_dir / "playlists.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            with self._target() as t:
+            with self.target() as t:
                 yield t
         finally:
             os.close(fd)  # releases the lock
@@ -263,7 +220,7 @@ class Signage(Channel):
         self._repeat(job, r)
         item = self._item(job, r)
         if item["end"] and _ended(item, job.now()) and j.get("shown"):
-            return Outcome(state="live", remote_id=item["file"], checksum=item["sha256"],
+            return Outcome(state=State.LIVE, remote_id=item["file"], checksum=item["sha256"],
                            note=f"shown until {item['end']}; it comes back at the next repeat")
         if item["end"] and _ended(item, job.now()):
             raise Rejected(f"signage.end ({item['end']}) has passed; change it in the manifest "
@@ -292,7 +249,7 @@ class Signage(Channel):
                 staged[site] = item["sha256"]
                 j.put("staged", staged)
             if job.stage_only:
-                return Outcome(state="scheduled", remote_id=item["file"], checksum=item["sha256"],
+                return Outcome(state=State.SCHEDULED, remote_id=item["file"], checksum=item["sha256"],
                                note="media staged privately; added to the playlists at publish_at")
             for site in todo:
                 self._go_live(t, job, site, item)
@@ -346,7 +303,7 @@ class Signage(Channel):
             job.journal.put("live", live)
 
     def _outcome(self, t: Target, item: Item, sites: list[str]) -> Outcome:
-        return Outcome(state="live", remote_id=item["file"], checksum=item["sha256"],
+        return Outcome(state=State.LIVE, remote_id=item["file"], checksum=item["sha256"],
                        url=f"{t.where.rstrip('/')}/{sites[0]}/playlist.json" if sites else "",
                        note=f"on {len(sites)} site(s): {', '.join(sites)}")
 
@@ -362,7 +319,7 @@ class Signage(Channel):
         for key in ("live", "staged", "staging", "start", "shown", "repeat"):
             job.journal.delete(key)
         job.journal.put("withdrawn", True)
-        return Outcome(state="withdrawn")
+        return Outcome(state=State.WITHDRAWN)
 
     def housekeeping(self, now: datetime) -> list[str]:
         return self.prune(now)
@@ -384,7 +341,7 @@ class Signage(Channel):
         live: dict[str, Item] = job.journal.get("live") or {}
         drift: list[str] = []
         found: dict[str, Item] = {}
-        with self._target() as t:
+        with self.target() as t:
             for site in self.options.sites:
                 item = next((i for i in self.read_playlist(t, site) if i["id"] == rid), None)
                 if item is None:
@@ -407,13 +364,13 @@ class Signage(Channel):
             where = t.where.rstrip("/")
         if found:
             first = next(iter(found))
-            return RemoteStatus(state="live", remote_id=found[first]["file"], checksum=found[first]["sha256"],
-                                url=f"{where}/{first}/playlist.json", drift=drift,
-                                detail=f"in the playlist of {', '.join(found)}")
+            return RemoteStatus(state=State.LIVE, remote_id=found[first]["file"],
+                                checksum=found[first]["sha256"], url=f"{where}/{first}/playlist.json",
+                                drift=drift, detail=f"in the playlist of {', '.join(found)}")
         if live and all(_ended(i, job.now()) for i in live.values()):
             if job.journal.get("shown"):  # the store keeps it live between repeat windows
-                return RemoteStatus(state="live", detail="between repeat windows", drift=drift)
-            return RemoteStatus(state="withdrawn", detail="its signage end time has passed", drift=drift)
-        state = "withdrawn" if job.journal.get("withdrawn") else "scheduled" if job.journal.get("staged") \
-            else "pending"
+                return RemoteStatus(state=State.LIVE, detail="between repeat windows", drift=drift)
+            return RemoteStatus(state=State.WITHDRAWN, detail="its signage end time has passed", drift=drift)
+        state = State.WITHDRAWN if job.journal.get("withdrawn") else State.SCHEDULED \
+            if job.journal.get("staged") else State.PENDING
         return RemoteStatus(state=state, drift=drift)

@@ -8,7 +8,9 @@ import stat
 from pathlib import Path
 from typing import IO
 
-from channels.targets import CHUNK, Modes, Target, os_error, sha256_file
+from channels.transports.base import CHUNK, Target, os_error
+from channels.transports.options import Modes
+from publisher.contract import sha256_file
 
 
 class FolderTarget(Target):

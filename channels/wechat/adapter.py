@@ -1,27 +1,27 @@
 """``wechat``: a WeChat Official Account article for the release.
 
-WeChat cannot place a video inside article content (DECISIONS): the video goes to the permanent
+WeChat's API cannot place a video inside article content: the video goes to the permanent
 material library for an editor, and the article carries the cover, the description and a link to
 the video's public page (another channel's URL). Steps, each journalled and never repeated:
 video material → cover as thumb material → cover image for the body → draft → freepublish/submit
 → freepublish/get until live. A step whose answer was lost (killed process, timeout) is found
 again on the server before anything is re-sent, so a resume never makes a duplicate.
-A repeat run posts a new article from the same materials (``channels/_wechat_repeat.py``).
+A repeat run posts a new article from the same materials (``repeat``). Every wait and every
+time the adapter records is on ``job.clock``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
 import json
 import os
-import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
-from channels import _wechat_repeat as repeat
-from channels._wechat_api import WeChatAPI, WeChatOptions, WeChatOverrides
+from channels.wechat import repeat
+from channels.wechat.api import WeChatAPI
+from channels.wechat.article import Texts, draft_article, fingerprint, public_page, text_problems
+from channels.wechat.options import KIND, WeChatOptions, WeChatOverrides
 from publisher.contract import Channel, Job, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
@@ -32,24 +32,18 @@ from publisher.models import (
     RemoteStatus,
     Rendition,
     RenditionRequest,
+    State,
 )
 
 MAX_VIDEO = 10 * 1024 * 1024
 MAX_THUMB = 64 * 1024
-MAX_CONTENT = 19_000  # draft/add content < 20,000 characters, markup included
-LIMITS = {"title": 32, "author": 16, "digest": 128}  # draft/add, 2025-12-19
 GONE = frozenset({40007, 53600})
-WATCH = {"zh-Hans": "观看视频", "zh-Hant": "觀看影片", "en": "Watch the video"}
 AWAITING_EDITOR = "draft awaiting an editor"
-
-
-def sha256_text(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 @register
 class WeChat(Channel):
-    kind = "wechat"
+    kind = KIND
     Options = WeChatOptions
     Overrides = WeChatOverrides
     needs_links: ClassVar[bool] = True
@@ -62,8 +56,7 @@ class WeChat(Channel):
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile="wechat"), RenditionRequest(profile="cover")]
 
-    def _texts(self, release: Release) -> dict[str, tuple[str, str]]:
-        """field -> (value, where it comes from) for title, author, digest."""
+    def _texts(self, release: Release) -> Texts:
         lang = self.options.language
         over = self.overrides_as(WeChatOverrides, release).model_dump(exclude_none=True)
         defaults = {"title": (release.text("title", lang), f"title.{lang}"),
@@ -78,64 +71,23 @@ class WeChat(Channel):
             "freepublish/submit": 0 if not self.options.auto_publish else 1})
 
     def validate(self, release: Release) -> list[Problem]:
-        problems = []
-        for name, (value, where) in self._texts(release).items():
-            if len(value) > LIMITS[name]:
-                suggest = f', or give WeChat its own: overrides: {{{self.name}: {{{name}: "..."}}}}'
-                problems.append(Problem(
-                    file=str(release.manifest_path), field=where,
-                    message=f"WeChat allows at most {LIMITS[name]} characters for the article "
-                            f"{name}; this one has {len(value)}",
-                    fix="shorten it" + ("" if where.startswith("overrides.") else suggest)))
-        description = release.text("description", self.options.language)
-        if len(description) > MAX_CONTENT:
-            problems.append(Problem(
-                file=str(release.manifest_path), field=f"description.{self.options.language}",
-                message=f"too long for a WeChat article ({len(description)} characters, "
-                        f"at most {MAX_CONTENT})", fix="shorten the description"))
-        if not release.text("title", self.options.language):
-            problems.append(Problem(file=str(release.manifest_path), field=f"title.{self.options.language}",
-                                    message="the WeChat article needs a title", fix="add a title"))
-        return problems
+        return text_problems(release, self._texts(release), self.options.language, self.name)
 
     # --- plumbing --------------------------------------------------------------------------
-    def _api(self) -> WeChatAPI:
+    def _api(self, job: Job) -> WeChatAPI:
         ca = self.options.ca_bundle
         verify: bool | str = str(self.resolve_path(ca)) if ca else True
         return WeChatAPI(api_root=self.options.api_root, appid=self.options.appid,
                          secret=lambda: self.secret_env(self.options.secret_env, "WeChat AppSecret"),
-                         state_dir=self.state_dir, verify=verify, timeout=self.options.timeout)
+                         state_dir=self.state_dir, verify=verify, clock=job.clock,
+                         timeout=self.options.timeout)
 
     def _link(self, links: dict[str, str]) -> str:
-        """The video's public page: ``link_from`` if set, else the first web page in the core's
-        order (websites first, then YouTube); feeds and file paths are no pages."""
-        for name in self.options.link_from:
-            if links.get(name):
-                return links[name]
-        for url in links.values():
-            if url.startswith(("https://", "http://")) and not urlparse(url).path.endswith((".json", ".xml")):
-                return url
-        return ""
+        return public_page(links, self.options.link_from)
 
     def _article(self, job: Job, thumb_id: str, cover_url: str) -> dict[str, Any]:
-        texts = self._texts(job.release)
-        lang = self.options.language
-        link = self._link(job.links)
-        body = [f'<p><img src="{html.escape(cover_url)}"></p>'] if cover_url else []
-        for para in job.release.text("description", lang).split("\n"):
-            if para.strip():
-                body.append(f"<p>{html.escape(para.strip())}</p>")
-        if link:
-            label = WATCH.get(lang, WATCH["en"])
-            body.append(f'<p><a href="{html.escape(link)}">{label}</a></p>')
-        article: dict[str, Any] = {
-            "article_type": "news", "title": texts["title"][0], "author": texts["author"][0],
-            "digest": texts["digest"][0], "content": "\n".join(body), "thumb_media_id": thumb_id,
-            "need_open_comment": 0, "only_fans_can_comment": 0,
-        }
-        if link:
-            article["content_source_url"] = link
-        return article
+        return draft_article(job.release, self._texts(job.release), self.options.language,
+                             link=self._link(job.links), thumb_id=thumb_id, cover_url=cover_url)
 
     @staticmethod
     def _rendition(job: Job, profile: str) -> tuple[Path, str]:
@@ -166,7 +118,7 @@ class WeChat(Channel):
             known_ids = {str(m) for m in [(known or {}).get("media_id"), *j.get("retired", [])] if m}
             media_id = api.find_material(kind, name, float(intent["at"]), known_ids)
         if not media_id:
-            j.put(f"{kind}_intent", {"sha256": sha, "at": time.time()})
+            j.put(f"{kind}_intent", {"sha256": sha, "at": job.now().timestamp()})
             form = {}
             if kind == "video":
                 form["description"] = json.dumps(
@@ -195,7 +147,7 @@ class WeChat(Channel):
 
     def _draft(self, api: WeChatAPI, job: Job, article: dict[str, Any]) -> str:
         j = job.journal
-        fp = sha256_text(article)
+        fp = fingerprint(article)
         draft = j.get("draft")
         if draft and draft["fingerprint"] != fp:
             api.call("draft/update", {"media_id": draft["media_id"], "index": 0, "articles": article},
@@ -207,7 +159,7 @@ class WeChat(Channel):
         intent = j.get("draft_intent")
         media_id = api.find_draft(article["thumb_media_id"], float(intent)) if intent else ""
         if not media_id:
-            j.put("draft_intent", time.time())
+            j.put("draft_intent", job.now().timestamp())
             data = api.call("draft/add", {"articles": [article]}, what="adding the draft article")
             media_id = str(data["media_id"])
         j.put("draft", {"media_id": media_id, "fingerprint": fp})
@@ -229,18 +181,18 @@ class WeChat(Channel):
         return str(data["publish_id"])
 
     def _poll(self, api: WeChatAPI, job: Job, publish_id: str, wait: float) -> dict[str, Any]:
-        deadline = time.monotonic() + wait
+        deadline = job.now() + timedelta(seconds=wait)
         delay = self.options.poll_interval
         while True:
             data = api.call("freepublish/get", {"publish_id": publish_id},
                             what="asking for the publish state")
-            if int(data.get("publish_status", 1)) != 1 or time.monotonic() + delay > deadline:
+            if int(data.get("publish_status", 1)) != 1 or job.now() + timedelta(seconds=delay) > deadline:
                 return data
-            time.sleep(delay)
+            job.clock.sleep(delay)
             delay = min(delay * 1.5, 15.0)
 
     # --- verbs -----------------------------------------------------------------------------
-    def _outcome(self, job: Job, state: Any, note: str = "") -> Outcome:
+    def _outcome(self, job: Job, state: State, note: str = "") -> Outcome:
         j = job.journal
         live = j.get("article") or {}
         remote = live.get("id") or j.get("publish_id") or (j.get("draft") or {}).get("media_id", "")
@@ -266,7 +218,7 @@ class WeChat(Channel):
             api.call("material/del_material", {"media_id": media_id}, ok_codes=GONE,
                      what="deleting replaced material")
         j.delete("retired")
-        return self._outcome(job, "live")
+        return self._outcome(job, State.LIVE)
 
     def _settle(self, api: WeChatAPI, job: Job, data: dict[str, Any]) -> Outcome:
         """Act on a freepublish/get answer."""
@@ -277,7 +229,7 @@ class WeChat(Channel):
             return self._went_live(api, job, str(data["article_id"]),
                                    str(items[0].get("article_url", "")) if items else "")
         if status == 1:
-            return self._outcome(job, "processing", "WeChat is still publishing the article")
+            return self._outcome(job, State.PROCESSING, "WeChat is still publishing the article")
         reasons = {2: "the original-content (原创) check failed", 3: "publishing failed",
                    4: "WeChat's review rejected the article", 5: "the article was deleted",
                    6: "WeChat banned the article"}
@@ -294,7 +246,7 @@ class WeChat(Channel):
 
     def _sync(self, job: Job) -> Outcome:
         j = job.journal
-        api = self._api()
+        api = self._api(job)
         if j.get("withdrawn"):
             j.delete("withdrawn")
         video, video_sha = self._rendition(job, "wechat")
@@ -303,15 +255,15 @@ class WeChat(Channel):
         thumb_id = self._material(api, job, "thumb", cover, cover_sha)
         article = self._article(job, thumb_id, self._cover_url(api, job, cover, cover_sha))
         submitted = j.get("draft") if j.get("publish_id") else None
-        if submitted and submitted["fingerprint"] != sha256_text(article):
+        if submitted and submitted["fingerprint"] != fingerprint(article):
             # a submitted draft cannot be edited: let that publish finish, then replace it
             outcome = self._settle(api, job, self._poll(api, job, j.get("publish_id"),
                                                         self.options.publish_wait))
-            return self._sync(job) if outcome.state == "live" else outcome
+            return self._sync(job) if outcome.state == State.LIVE else outcome
         reposting = repeat.begin(job)
         live = j.get("article")
         if live and not reposting:
-            if live["fingerprint"] == sha256_text(article):
+            if live["fingerprint"] == fingerprint(article):
                 return self._went_live(api, job, live["id"], live["url"])
             # a published article cannot be edited: publish the new version, then delete the old
             retired = j.get("retired_articles", [])
@@ -319,9 +271,9 @@ class WeChat(Channel):
             j.delete("article")
         draft_id = self._draft(api, job, article)
         if job.stage_only:
-            return self._outcome(job, "scheduled", "draft ready; published at the embargo time")
+            return self._outcome(job, State.SCHEDULED, "draft ready; published at the embargo time")
         if not self.options.auto_publish:
-            return self._outcome(job, "processing", AWAITING_EDITOR)
+            return self._outcome(job, State.PROCESSING, AWAITING_EDITOR)
         publish_id = self._submit(api, job, draft_id)
         if not publish_id:
             return self._look_for_article(api, job, thumb_id)
@@ -331,7 +283,7 @@ class WeChat(Channel):
         article_id, url = api.find_article(thumb_id, repeat.known_articles(job.journal))
         if article_id:
             return self._went_live(api, job, article_id, url)
-        return self._outcome(job, "processing", "submitted; waiting for WeChat to list the article")
+        return self._outcome(job, State.PROCESSING, "submitted; waiting for WeChat to list the article")
 
     def publish(self, job: Job) -> Outcome:
         return self._sync(job)
@@ -341,7 +293,7 @@ class WeChat(Channel):
 
     def withdraw(self, job: Job) -> Outcome:
         j = job.journal
-        api = self._api()
+        api = self._api(job)
         articles = [(j.get("article") or {}).get("id"), *j.get("retired_articles", []),
                     *j.get("earlier_articles", [])]
         if j.get("publish_id") and not j.get("article"):
@@ -365,13 +317,13 @@ class WeChat(Channel):
         for key in list(j.data()):
             j.delete(key)
         j.put("withdrawn", True)
-        return Outcome(state="withdrawn")
+        return Outcome(state=State.WITHDRAWN)
 
     def status(self, job: Job) -> RemoteStatus:
         j = job.journal
         if j.get("withdrawn"):
-            return RemoteStatus(state="withdrawn")
-        api = self._api()
+            return RemoteStatus(state=State.WITHDRAWN)
+        api = self._api(job)
         checksum = str((j.get("video") or {}).get("sha256", ""))
         try:
             if j.get("publish_id"):
@@ -384,7 +336,7 @@ class WeChat(Channel):
                                 what="reading the draft")
                 editor = not self.options.auto_publish
                 if not data.get("errcode") and (editor or not live):
-                    return RemoteStatus(state="processing" if editor else "scheduled",
+                    return RemoteStatus(state=State.PROCESSING if editor else State.SCHEDULED,
                                         remote_id=j.get("draft")["media_id"], checksum=checksum,
                                         detail=AWAITING_EDITOR if editor else "draft ready for publish_at")
                 if data.get("errcode"):
@@ -395,11 +347,11 @@ class WeChat(Channel):
                 data = api.call("freepublish/getarticle", {"article_id": live["id"]},
                                 what="reading the article")
                 deleted = any(n.get("is_deleted") or n.get("is_delete") for n in data.get("news_item", []))
-                return RemoteStatus(state="withdrawn" if deleted else "live", remote_id=live["id"],
+                return RemoteStatus(state=State.WITHDRAWN if deleted else State.LIVE, remote_id=live["id"],
                                     url=live["url"], checksum=checksum,
                                     drift=["the article was deleted on WeChat"] if deleted else [])
         except NotFound as exc:
-            return RemoteStatus(state="failed", checksum=checksum, drift=[str(exc)])
+            return RemoteStatus(state=State.FAILED, checksum=checksum, drift=[str(exc)])
         except Rejected as exc:
-            return RemoteStatus(state="failed", checksum=checksum, detail=str(exc))
-        return RemoteStatus(state="pending")
+            return RemoteStatus(state=State.FAILED, checksum=checksum, detail=str(exc))
+        return RemoteStatus(state=State.PENDING)

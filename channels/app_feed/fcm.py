@@ -7,7 +7,7 @@ as written, and ``api_root`` is overridable (tests point both at a loopback serv
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,33 +15,12 @@ import requests
 from google.auth.exceptions import RefreshError, TransportError
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
-from pydantic import BaseModel, ConfigDict, field_validator
 
-from publisher.contract import Timeout, read_secret_file
+from channels.app_feed.options import FcmOptions
+from publisher.contract import read_secret_file
 from publisher.errors import AuthError, RateLimited, Rejected, Transient, untrusted_certificate
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-
-
-class FcmOptions(BaseModel):
-    """``fcm:`` block of an app-feed channel."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    credentials: str  # service-account JSON file, mode 0600
-    topic: str  # the app subscribes its users to this topic
-    project_id: str | None = None  # default: the credentials file's project_id
-    api_root: str = "https://fcm.googleapis.com/"
-    ca_bundle: str | None = None
-    timeout: Timeout = 30.0
-
-    @field_validator("topic")
-    @classmethod
-    def _topic(cls, v: str) -> str:
-        import re
-        if not re.fullmatch(r"[a-zA-Z0-9-_.~%]{1,900}", v):
-            raise ValueError("topic may use only letters, digits and - _ . ~ %")
-        return v
 
 
 class Ambiguous(Transient):
@@ -49,8 +28,9 @@ class Ambiguous(Transient):
 
 
 def send_push(opts: FcmOptions, credentials: Path, ca_bundle: Path | None, *, title: str, body: str,
-              data: dict[str, str], channel: str) -> str:
-    """Send one notification; returns FCM's message name. Raises ChannelError subclasses."""
+              data: dict[str, str], channel: str, now: datetime) -> str:
+    """Send one notification; returns FCM's message name. Raises ChannelError subclasses (a
+    RateLimited one until ``now`` plus FCM's Retry-After)."""
     info = json.loads(read_secret_file(credentials, "fcm.credentials", channel))
     project = opts.project_id or info.get("project_id", "")
     session = requests.Session()
@@ -95,7 +75,7 @@ def send_push(opts: FcmOptions, credentials: Path, ca_bundle: Path | None, *, ti
         raise AuthError(what + "; check the service account's Firebase role", channel=channel)
     if r.status_code == 429:
         wait = int(r.headers.get("Retry-After", "60") or 60)
-        raise RateLimited(what, retry_at=datetime.now(UTC) + timedelta(seconds=wait), channel=channel)
+        raise RateLimited(what, retry_at=now + timedelta(seconds=wait), channel=channel)
     if r.status_code >= 500:
         raise Transient(what, channel=channel)
     raise Rejected(what, channel=channel)

@@ -13,17 +13,15 @@ import sys
 import wsgiref.simple_server
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google_auth_oauthlib.flow import InstalledAppFlow
 
-from channels._youtube_upload import SCOPES, TOKEN_URI
+from channels.youtube.options import YouTubeOptions
+from channels.youtube.upload import SCOPES, TOKEN_URI
 from publisher.contract import read_secret_file, remember_secret
 from publisher.errors import AuthError, InputError
 from publisher.models import Problem
-
-if TYPE_CHECKING:
-    from channels.youtube import YouTube
 
 AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 
@@ -33,13 +31,12 @@ class _Quiet(wsgiref.simple_server.WSGIRequestHandler):
         pass
 
 
-def _client(channel: YouTube) -> dict[str, str]:
+def _client(name: str, opts: YouTubeOptions, resolve: Callable[[str], Path]) -> dict[str, str]:
     """client_id/secret/auth_uri/token_uri from client_secrets, else from the old credentials."""
-    opts = channel.options
     if opts.client_secrets:
-        path = channel.resolve_path(opts.client_secrets)
+        path = resolve(opts.client_secrets)
         try:
-            data = json.loads(read_secret_file(path, "client_secrets", channel.name))
+            data = json.loads(read_secret_file(path, "client_secrets", name))
             block = data.get("installed") or data.get("web") or data
             client = {k: block[k] for k in ("client_id", "client_secret")}
         except (ValueError, KeyError, AttributeError):
@@ -50,18 +47,19 @@ def _client(channel: YouTube) -> dict[str, str]:
         client["auth_uri"] = block.get("auth_uri") or AUTH_URI
         client["token_uri"] = block.get("token_uri") or TOKEN_URI
         return client
-    path = channel.resolve_path(opts.credentials)
+    path = resolve(opts.credentials)
     if not path.is_file():
-        raise AuthError(f"set client_secrets for channel '{channel.name}' (the OAuth client JSON "
-                        "from Google Cloud console) so publisher can sign in", channel=channel.name)
-    old = json.loads(read_secret_file(path, "credentials", channel.name))
+        raise AuthError(f"set client_secrets for channel '{name}' (the OAuth client JSON "
+                        "from Google Cloud console) so publisher can sign in", channel=name)
+    old = json.loads(read_secret_file(path, "credentials", name))
     return {"client_id": old["client_id"], "client_secret": old["client_secret"],
             "auth_uri": old.get("auth_uri") or AUTH_URI, "token_uri": old.get("token_uri") or TOKEN_URI}
 
 
-def run_flow(channel: YouTube, *, show: Callable[[str], None] | None = None,
-             timeout: float = 600) -> Path:
-    client = _client(channel)
+def run_flow(name: str, opts: YouTubeOptions, resolve: Callable[[str], Path], *,
+             show: Callable[[str], None] | None = None, timeout: float = 600) -> Path:
+    """Sign channel ``name`` in; ``resolve`` turns the options' relative paths into paths."""
+    client = _client(name, opts, resolve)
     remember_secret(client["client_secret"])
     flow = InstalledAppFlow.from_client_config({"installed": dict(
         client, redirect_uris=["http://127.0.0.1"])}, scopes=SCOPES)
@@ -85,20 +83,20 @@ def run_flow(channel: YouTube, *, show: Callable[[str], None] | None = None,
         server.server_close()
     if "uri" not in seen:
         raise AuthError("no answer from the browser within the time allowed; run the command again",
-                        channel=channel.name)
-    ca = str(channel.resolve_path(channel.options.ca_bundle)) if channel.options.ca_bundle else True
+                        channel=name)
+    ca = str(resolve(opts.ca_bundle)) if opts.ca_bundle else True
     try:  # oauthlib insists on https for the redirect it parses; the loopback redirect is http
         flow.fetch_token(authorization_response=seen["uri"].replace("http://", "https://", 1), verify=ca)
     except Exception as e:  # oauthlib raises many types; none may carry the secret
         raise AuthError(f"Google refused the sign-in: {type(e).__name__}: {e}",
-                        channel=channel.name) from None
+                        channel=name) from None
     creds = flow.credentials
     if not creds.refresh_token:
         raise AuthError("Google returned no refresh token; remove publisher's access at "
                         "https://myaccount.google.com/permissions and run the command again",
-                        channel=channel.name)
+                        channel=name)
     remember_secret(creds.refresh_token)
-    target = channel.resolve_path(channel.options.credentials)
+    target = resolve(opts.credentials)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

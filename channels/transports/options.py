@@ -1,6 +1,6 @@
 """Options of the file-based channels' targets (folder, WebDAV, SFTP) and their offline checks.
 
-Mixed into a channel's Options (``class Options(ChannelOptions, TargetOptions)``); imports no
+``FileOptions`` is the base of a file-based kind's config block. This module imports no
 transport, so loading a config stays cheap.
 """
 
@@ -12,11 +12,12 @@ import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from publisher.contract import Timeout
+from publisher.contract import ChannelOptions, Timeout
 from publisher.errors import Rejected
 from publisher.models import Problem
 
@@ -31,8 +32,18 @@ class Modes:
     group: int | None = None  # gid
 
 
+def _public_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("public_url must start with https:// (or http://)")
+    return value if value.endswith("/") else value + "/"
+
+
+#: the address at which a target is served, e.g. https://www.example.gov.hk/videos/ (ends in "/")
+PublicUrl = Annotated[str, AfterValidator(_public_url)]
+
+
 class TargetOptions(BaseModel):
-    """Where files go. Mix into a channel's Options: ``class Options(ChannelOptions, TargetOptions)``."""
+    """Where files go."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,6 +119,10 @@ class TargetOptions(BaseModel):
             if not (self.key_file or self.password_env):
                 raise ValueError("sftp target needs key_file (or password_env)")
         return self
+
+
+class FileOptions(ChannelOptions, TargetOptions):
+    """The site-config block of a kind that publishes files to a target."""
 
 
 def target_problems(options: TargetOptions, config_dir: Path, channel: str) -> list[Problem]:

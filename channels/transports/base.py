@@ -1,4 +1,8 @@
-"""Shared transport for file-based channels (website, app-feed, signage): folder, WebDAV, SFTP.
+"""What every transport offers the file-based channels, and what they build on it.
+
+``Target`` is the interface a backend (``folder``, ``webdav``, ``sftp``) implements; this module
+imports none of them (``channels.transports.open_target`` picks one). ``ReleaseFolder`` publishes
+one folder on any target: staged privately, checked against its ``SHA256SUMS``, renamed into place.
 
 Remote paths are '/'-separated and relative to the target root. A path that starts with '/'
 is absolute on the same filesystem or server; that is how the ``staging:`` option places the
@@ -18,8 +22,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from channels.target_options import Modes, TargetOptions, local_gid, local_path
-from publisher.contract import Journal, env_secret, read_secret_file
+from channels.transports.options import Modes
+from publisher.contract import Journal
 from publisher.errors import AuthError, ChannelError, NotFound, Rejected, Transient
 
 CHUNK = 1 << 20
@@ -113,14 +117,6 @@ def write_atomic(target: Target, data: bytes | Path, remote: str) -> None:
         raise
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def os_error(e: OSError, what: str) -> ChannelError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return Rejected(f"{what}: no space left on the target ({e.strerror})")
@@ -134,40 +130,6 @@ def os_error(e: OSError, what: str) -> ChannelError:
     if e.errno == errno.EROFS:
         return Rejected(f"{what}: the file system is read-only; choose a writable target")
     return Transient(f"{what}: {e.strerror or e}")
-
-
-def open_target(options: TargetOptions, *, config_dir: Path, channel: str) -> Target:
-    """Connect to the channel's target. Relative local paths are relative to ``config_dir``."""
-
-    def local(value: str) -> Path:
-        return local_path(value, config_dir)
-
-    password = env_secret(options.password_env, "password", channel) if options.password_env else None
-    try:
-        modes = options.modes
-        if options.group:
-            modes = Modes(modes.dir, modes.file, local_gid(options.group))
-        if options.scheme == "folder":
-            from channels._folder import FolderTarget
-            return FolderTarget(local(options.target),
-                                local(options.staging) if options.staging else None, modes)
-        if options.scheme in ("webdav", "webdavs"):
-            from channels._webdav import WebDAVTarget
-
-            verify: bool | str = str(local(options.ca_bundle)) if options.ca_bundle else True
-            return WebDAVTarget(options.target, username=options.username, password=password,
-                                verify=verify, timeout=options.timeout, staging=options.staging)
-        from channels._sftp import SFTPTarget
-        key = None
-        if options.key_file:
-            key = local(options.key_file)
-            read_secret_file(key, "key_file", channel)  # refuses a key others can read
-        known = local(options.known_hosts) if options.known_hosts else Path.home() / ".ssh/known_hosts"
-        return SFTPTarget(options.target, key_file=key, password=password, known_hosts=known,
-                          timeout=options.timeout, staging=options.staging, modes=modes)
-    except ChannelError as e:
-        e.channel = e.channel or channel
-        raise
 
 
 # --- a release folder: staged, verified, moved into place --------------------------------

@@ -328,7 +328,8 @@ class Store:
         with: the row is written (and so locked, on SQLite the whole database) before it is read."""
         now = utcnow()
         with self.session() as s:
-            s.execute(self._insert(AccountRow).values(key=key, data="{}", updated_at=now).on_conflict_do_nothing())
+            new = self._insert(AccountRow).values(key=key, data="{}", updated_at=now)
+            s.execute(new.on_conflict_do_nothing())
             s.execute(update(AccountRow).where(AccountRow.key == key).values(updated_at=now))
             data = json.loads(s.scalar(select(AccountRow.data).where(AccountRow.key == key)) or "{}")
             result = change(data)

@@ -6,6 +6,7 @@ schedule, retry, update, withdraw, approve) live in ``publisher.cli_ops`` on the
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import sys
@@ -51,7 +52,8 @@ class Env(Context):
     """What every command needs."""
 
     def orchestrator(self, reporter: Reporter | None = None) -> Orchestrator:
-        return Orchestrator(self.config, self.store, self.state_dir, reporter=reporter)
+        store = self.store.as_actor(getpass.getuser())  # the Unix user is who acts on the CLI
+        return Orchestrator(self.config, store, self.state_dir, reporter=reporter)
 
 
 def env(ctx: typer.Context) -> Env:

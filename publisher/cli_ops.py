@@ -250,10 +250,13 @@ def withdraw(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = No
 
 @app.command()
 def approve(ctx: typer.Context, manifest: Manifest,
-            by: Annotated[str | None, typer.Option("--by", help="Who approves (default: your login).")]
-            = None) -> None:
-    """Record who approved exactly this content: sha256 of master, captions, thumbnail and manifest."""
-    a = operations.approve(env(ctx).orchestrator(), manifest, by)
+            by: Annotated[str | None, typer.Option("--by", help="A label for the approver (you are "
+                                                   "recorded by your login).")] = None) -> None:
+    """Approve exactly this content (sha256 of master, captions, thumbnail and manifest); a release
+    awaiting this approval is released then."""
+    e = env(ctx)
+    orch = e.orchestrator()
+    a = operations.approve(orch, manifest, by)
     table = Table(title=f"{a.release} approved by {a.approved_by}")
     table.add_column("content")
     table.add_column("sha256")
@@ -263,3 +266,13 @@ def approve(ctx: typer.Context, manifest: Manifest,
         change = "" if not a.previous else ("same" if before == digest else "[yellow]changed[/]")
         table.add_row(name, digest, change)
     out.print(table)
+    if a.submitted and a.prep is not None:
+        with ConsoleReporter() as reporter:
+            orch.reporter = reporter
+            if e.config.settings.broker:
+                from publisher.worker import enqueue_prepared
+
+                result = enqueue_prepared(orch, a.prep)
+            else:
+                result = orch.launch(a.prep)
+        _finish(result)

@@ -32,6 +32,10 @@ class InputError(PublisherError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class FourEyes(InputError):
+    """The same person may not both submit and approve a release."""
+
+
 class StoreError(PublisherError):
     """The state store cannot be read or written (disk full, corrupt, locked)."""
 

@@ -222,3 +222,4 @@ class Event(BaseModel):
     channel: str = ""
     action: str
     message: str = ""
+    actor: str = ""  # the person who did it; "" for the service

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from publisher.checks import build_channels, content_hashes, prepare
+from publisher.checks import Prepared, build_channels, content_hashes, prepare
 from publisher.contract import Channel, Job, Journal, redact
-from publisher.errors import InputError, PublisherError
+from publisher.errors import FourEyes, InputError, PublisherError
 from publisher.models import MasterInfo, Problem, Publication, Release, Rendition
-from publisher.orchestrator import ChannelResult, Orchestrator, RunResult
+from publisher.orchestrator import AWAITING, ChannelResult, Orchestrator, RunResult
 
 log = logging.getLogger("publisher.operations")
 GONE = ("withdrawn", "cancelled")
@@ -84,6 +84,7 @@ def retry(orch: Orchestrator, release_id: str, channel: str | None = None) -> Ru
     With ``--channel`` a cancelled publication is taken up again too (it undoes a cancel).
     """
     release, master = stored(orch, release_id)
+    awaiting(orch, release_id)
     wanted = RETRYABLE + (("cancelled",) if channel else ())
     pubs = publications(orch, release_id, channel)
     todo = [p.channel for p in pubs if p.state in wanted]
@@ -113,7 +114,9 @@ def update(orch: Orchestrator, manifest: Path) -> RunResult:
             f"the master changed (sha256 {old_master.sha256[:12]}… → {prep.master.sha256[:12]}…): "
             "a changed master is a new release version, not an update",
             f"give the manifest a new id (e.g. {release.id}-v2) and run `publisher release`"))
-    orch.check_approval(prep)
+    if orch.approval_gap(prep):
+        orch.store.add_event(release.id, "submit", f"update {AWAITING}")
+        orch.check_approval(prep)
     result = RunResult(release.id, warnings=list(prep.warnings))
     with orch.lock(release.id):
         pubs = {p.channel: p for p in orch.store.publications(release.id)}
@@ -205,18 +208,51 @@ class Approval:
     approved_by: str
     hashes: dict[str, str]
     previous: dict[str, str] = field(default_factory=dict)  # the hashes approved before, if any
+    prep: Prepared | None = None
+    submitted: bool = False  # a submission was awaiting this approval
 
 
-def approve(orch: Orchestrator, manifest: Path, by: str | None = None) -> Approval:
-    """Record who approved exactly which bytes: master, captions, thumbnail and manifest."""
+def awaiting(orch: Orchestrator, release_id: str) -> None:
+    """Refuse to send anything of a release that is still awaiting approval."""
+    if any(p.note == AWAITING for p in orch.store.publications(release_id, state="pending")):
+        raise InputError(Problem("", "RELEASE", f"{release_id} is {AWAITING}",
+                                 f"an approver other than {submitter(orch, release_id) or 'its submitter'} "
+                                 "approves it, and it is released then"))
+
+
+def submitter(orch: Orchestrator, release_id: str) -> str:
+    """Who last submitted, released or changed the release."""
+    return orch.store.last_actor(release_id, ("submit", "release", "update"))
+
+
+def approve(orch: Orchestrator, manifest: Path, by: str | None = None,
+            seen: dict[str, str] | None = None) -> Approval:
+    """Record who approved exactly which bytes: master, captions, thumbnail and manifest.
+
+    The approver is the person the orchestrator acts for (the console login, or the Unix user);
+    ``by`` is only a label. With ``require_approval`` it must not be the person who submitted,
+    released or last changed the release. ``seen`` binds the approval to the hashes the approver
+    was shown: content that changed since is refused.
+    """
     prep = prepare(orch.config, manifest, orch.state_dir)
-    who = (by or "").strip() or getpass.getuser()
+    rid = prep.release.id
+    who = orch.actor or getpass.getuser()
+    label = (by or "").strip()
     hashes = content_hashes(prep.release, prep.master)
-    before = orch.store.approval(prep.release.id)
-    orch.store.save_approval(prep.release.id, who, hashes)
-    orch.store.add_event(prep.release.id, "approve", f"approved by {who}: " + ", ".join(
+    if orch.config.settings.require_approval and submitter(orch, rid) == who:
+        raise FourEyes(Problem(str(manifest), "", f"{who} submitted {rid}, so cannot also approve it",
+                               "another person with the approver role approves it (four eyes)"))
+    if seen is not None and seen != hashes:
+        changed = sorted(k for k in set(seen) | set(hashes) if seen.get(k) != hashes.get(k))
+        raise InputError(Problem(str(manifest), ", ".join(changed), "changed since you looked at it",
+                                 "look at the release again and approve what it is now"))
+    before = orch.store.approval(rid)
+    waiting = any(p.note == AWAITING for p in orch.store.publications(rid, state="pending"))
+    orch.store.save_approval(rid, who, hashes)
+    shown = f"{who} (as {label})" if label and label != who else who
+    orch.store.add_event(rid, "approve", f"approved by {shown}: " + ", ".join(
         f"{k} {v[:12]}" for k, v in sorted(hashes.items())))
-    return Approval(prep.release.id, who, hashes, before[2] if before else {})
+    return Approval(rid, who, hashes, before[2] if before else {}, prep, waiting)
 
 
 # --- verify ---------------------------------------------------------------------------------------

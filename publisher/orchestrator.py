@@ -31,6 +31,7 @@ from publisher.store import Store, utcnow
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
+AWAITING = "awaiting approval"
 ACTIVE: tuple[State, ...] = ("pending", "scheduled", "processing", "live", "deferred", "failed")
 
 
@@ -110,9 +111,19 @@ class Orchestrator:
         return out
 
     # --- release ---------------------------------------------------------------------------------
+    @property
+    def actor(self) -> str:
+        """The person this run acts for (the console login, or the Unix user on the CLI)."""
+        return self.store.actor
+
     def release(self, manifest: Path, only: list[str] | None = None) -> RunResult:
         prep = self.prepare(manifest, only)
-        self.check_approval(prep)
+        if self.approval_gap(prep):
+            return self.submit(prep)
+        return self.launch(prep)
+
+    def launch(self, prep: Prepared) -> RunResult:
+        """Record and run a prepared release (approval, where required, already checked)."""
         with self.lock(prep.release.id):
             self.store.save_release(prep.release, prep.master, prep.hashes)
             self.store.add_event(prep.release.id, "release",
@@ -121,20 +132,49 @@ class Orchestrator:
         result.warnings = prep.warnings
         return result
 
-    def check_approval(self, prep: Prepared) -> None:
+    def approval_gap(self, prep: Prepared) -> str:
+        """Why this content may not run yet: "" when it may (no approval needed, or approved
+        for exactly these hashes by someone other than the person releasing it)."""
         if not self.config.settings.require_approval:
-            return
+            return ""
         approval = self.store.approval(prep.release.id)
         if approval is None:
-            raise InputError(Problem(str(prep.release.manifest_path), "", "this release is not approved",
-                                     f"run `publisher approve {prep.release.manifest_path}` first"))
+            return "it is not approved yet"
         who, at, hashes = approval
         changed = sorted(k for k in set(hashes) | set(prep.hashes) if hashes.get(k) != prep.hashes.get(k))
         if changed:
-            raise InputError(Problem(
-                str(prep.release.manifest_path), ", ".join(changed),
-                f"changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC",
-                "have the new content approved with `publisher approve`"))
+            return f"{', '.join(changed)} changed since {who} approved it on {at:%Y-%m-%d %H:%M} UTC"
+        if self.actor and who == self.actor:
+            return f"{who} approved it, so another person must release it (four eyes)"
+        return ""
+
+    def submit(self, prep: Prepared) -> RunResult:
+        """Record the release as pending, awaiting approval, with its content hashes; send nothing."""
+        rid = prep.release.id
+        reason = self.approval_gap(prep)
+        with self.lock(rid):
+            self.store.save_release(prep.release, prep.master, prep.hashes)
+            result = RunResult(rid, warnings=list(prep.warnings))
+            for name, ch in prep.channels.items():
+                pub = self.store.ensure_publication(rid, name, ch.kind, prep.release.publish_at)
+                if pub.state in ("pending", "failed", "deferred", "cancelled"):
+                    pub = self.store.update_publication(rid, name, state="pending", note=AWAITING,
+                                                        error="", retry_at=None)
+                result.results.append(ChannelResult.of(pub))
+            self.store.add_event(rid, "submit", f"{AWAITING}: {reason}; content " + ", ".join(
+                f"{k} {v[:12]}" for k, v in sorted(prep.hashes.items())))
+        who = f"an approver other than {self.actor}" if self.actor else "an approver"
+        result.warnings.append(f"{rid} is recorded and {AWAITING} ({reason}); nothing was sent. "
+                               f"{who} runs `publisher approve {prep.release.manifest_path}`, "
+                               "and it is released then")
+        return result
+
+    def check_approval(self, prep: Prepared) -> None:
+        gap = self.approval_gap(prep)
+        if gap:
+            raise InputError(Problem(str(prep.release.manifest_path), "", f"not approved: {gap}",
+                                     "have this content approved with `publisher approve` by "
+                                     "someone other than the person who runs it"))
 
     def run(self, release: Release, master: MasterInfo, channels: dict[str, Channel],
             *, force: bool = False) -> RunResult:

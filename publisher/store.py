@@ -9,6 +9,7 @@ The store knows only models; it never sees channels, the transcoder or the CLI.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -28,8 +29,10 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    inspect,
     select,
 )
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -126,6 +129,7 @@ class EventRow(Base):
     channel: Mapped[str] = mapped_column(String(64), default="")
     action: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128), default="")  # who did it; "" for the service
 
 
 _PUB_FIELDS = {"state", "remote_id", "url", "checksum", "error", "note", "publish_at", "retry_at",
@@ -137,6 +141,9 @@ def sqlite_url(state_dir: Path) -> str:
 
 
 class Store:
+    #: the person whose actions this store records (``as_actor``); "" for the service and workers
+    actor: str = ""
+
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
@@ -149,9 +156,16 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             Base.metadata.create_all(self.engine)
+            _add_actor_column(self.engine)
         except SQLAlchemyError as exc:
             reason = _reason(exc, self.url)
             raise StoreError(f"cannot open the state store {_safe_url(url)}: {reason}") from None
+
+    def as_actor(self, name: str) -> Store:
+        """The same store (same engine), recording ``name`` as the actor of every event."""
+        other = copy.copy(self)
+        other.actor = name
+        return other
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -270,10 +284,18 @@ class Store:
             row = s.scalars(q).first()
             return (row.approved_by, row.at, json.loads(row.hashes)) if row else None
 
-    def add_event(self, release_id: str, action: str, message: str = "", channel: str = "") -> None:
+    def add_event(self, release_id: str, action: str, message: str = "", channel: str = "",
+                  actor: str | None = None) -> None:
         with self.session() as s:
             s.add(EventRow(at=utcnow(), release_id=release_id, channel=channel, action=action,
-                           message=message))
+                           message=message, actor=self.actor if actor is None else actor))
+
+    def last_actor(self, release_id: str, actions: tuple[str, ...]) -> str:
+        """Who recorded the latest of these actions on the release ("" when nobody did)."""
+        q = (select(EventRow.actor).where(EventRow.release_id == release_id, EventRow.action.in_(actions))
+             .order_by(EventRow.id.desc()).limit(1))
+        with self.session() as s:
+            return s.scalars(q).first() or ""
 
     def events(self, release_id: str | None = None, limit: int = 1000) -> list[Event]:
         q = select(EventRow)
@@ -283,7 +305,7 @@ class Store:
         with self.session() as s:
             rows = list(s.scalars(q))
         return [Event(at=r.at, release=r.release_id, channel=r.channel, action=r.action,
-                      message=r.message) for r in reversed(rows)]
+                      message=r.message, actor=r.actor or "") for r in reversed(rows)]
 
 
 def _publication(row: PublicationRow) -> Publication:
@@ -297,6 +319,14 @@ def _publication(row: PublicationRow) -> Publication:
 
 def _state(value: str) -> State:
     return cast(State, value)
+
+
+def _add_actor_column(engine: Engine) -> None:
+    """A store made before events had an actor gets the column (until schema migrations exist)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("events")}
+    if "actor" not in columns:
+        with engine.begin() as conn:
+            conn.execute(sql("ALTER TABLE events ADD COLUMN actor VARCHAR(128) NOT NULL DEFAULT ''"))
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from publisher.checks import build_channels
+from publisher.checks import Prepared, build_channels
 from publisher.config import SiteConfig
 from publisher.context import Context
 from publisher.locks import RedisLocks
@@ -69,7 +69,13 @@ def _actor(broker: RedisBroker) -> Any:
 def enqueue(orch: Orchestrator, manifest: Path, only: list[str] | None = None) -> RunResult:
     """Check and record the release, then send one message per channel with work to do."""
     prep = orch.prepare(manifest, only)
-    orch.check_approval(prep)
+    if orch.approval_gap(prep):
+        return orch.submit(prep)
+    return enqueue_prepared(orch, prep)
+
+
+def enqueue_prepared(orch: Orchestrator, prep: Prepared) -> RunResult:
+    """Record a prepared (and, where required, approved) release and send its steps."""
     result = RunResult(prep.release.id, warnings=prep.warnings)
     with orch.lock(prep.release.id):
         orch.store.save_release(prep.release, prep.master, prep.hashes)

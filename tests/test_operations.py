@@ -39,34 +39,53 @@ def snapshot(proj: Project) -> tuple[list[Any], list[Any]]:
                 list(db.execute("select * from releases")))
 
 
-def test_approval_records_hashes_and_release_refuses_changed_content(
-        project: Callable[[], Project], cli: Any) -> None:
+def test_four_eyes_submit_then_approve_by_another_person_runs_the_release(
+        project: Callable[[], Project], cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     proj = project()
     target = drop(proj)
     proj.settings["require_approval"] = True
     proj.write()
     rid = proj.manifest["id"]
-    refused = cli(proj, "release", proj.manifest_path)
-    assert refused.exit_code == 2 and "not approved" in refused.output
+    monkeypatch.setenv("LOGNAME", "alice")
+    submitted = cli(proj, "release", proj.manifest_path)
+    assert submitted.exit_code == 0, submitted.output
+    assert "awaiting approval" in submitted.output and "other than alice" in submitted.output
+    assert [(r["state"], r["note"]) for r in rows(cli, proj)] == [("pending", "awaiting approval")]
+    assert not (target / rid).exists()
+    store = Store(sqlite_url(proj.state_dir))
+    assert store.release_hashes(rid)["master"] == store.get_master(rid).sha256  # type: ignore[union-attr]
+    assert cli(proj, "retry", rid).exit_code == 2 and not (target / rid).exists()
+    own = cli(proj, "approve", proj.manifest_path)
+    assert own.exit_code == 2 and "alice submitted" in own.output
+    assert store.approval(rid) is None
+    monkeypatch.setenv("LOGNAME", "bob")
     approved = cli(proj, "approve", proj.manifest_path, "--by", "Chan Tai Man")
     assert approved.exit_code == 0, approved.output
     for name in ("manifest", "master", "captions.en", "captions.zh-Hant", "captions.zh-Hans", "thumbnail"):
         assert name in approved.stdout
-    store = Store(sqlite_url(proj.state_dir))
+    assert (target / rid / "index.html").exists()  # approval released it
+    assert [r["state"] for r in rows(cli, proj)] == ["live"]
     who, _, hashes = store.approval(rid) or ("", None, {})
-    assert who == "Chan Tai Man" and len(hashes["master"]) == 64
+    assert who == "bob" and len(hashes["master"]) == 64
+    events = store.events(rid)
+    assert ("submit", "alice") in [(e.action, e.actor) for e in events]
+    assert any(e.action == "approve" and e.actor == "bob" and "Chan Tai Man" in e.message for e in events)
+    # changed content is submitted again, and sends nothing until it is approved
     caption = proj.manifest_path.parent / "subs" / "en.srt"
     caption.write_text(caption.read_text(encoding="utf-8").replace("Travel safely.", "Travel safe!"),
                        encoding="utf-8")
+    monkeypatch.setenv("LOGNAME", "alice")
     changed = cli(proj, "release", proj.manifest_path)
-    assert changed.exit_code == 2
-    assert "captions.en" in changed.output and "Chan Tai Man" in changed.output
+    assert changed.exit_code == 0, changed.output
+    assert "captions.en" in changed.output and "bob" in changed.output
     assert "captions.zh-Hant" not in changed.output
-    assert not (target / rid).exists() and store.publications(rid) == []
-    again = cli(proj, "approve", proj.manifest_path, "--by", "Chan Tai Man")
-    assert "changed" in again.stdout
+    # the approver may not release what they approved themselves
+    monkeypatch.setenv("LOGNAME", "bob")
+    again = cli(proj, "approve", proj.manifest_path)
+    assert again.exit_code == 0 and "changed" in again.stdout
+    assert "another person" in cli(proj, "release", proj.manifest_path).output
+    monkeypatch.setenv("LOGNAME", "carol")
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
-    assert (target / rid / "index.html").exists()
     assert [e.action for e in store.events(rid)].count("approve") == 2
 
 

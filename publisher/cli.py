@@ -284,4 +284,5 @@ def demo(ctx: typer.Context,
     raise typer.Exit(result.exit_code)
 
 
+from publisher import cli_console  # noqa: E402,F401,I001  (registers `serve` and `user` on `app`)
 from publisher import cli_ops  # noqa: E402,F401  (registers the operations verbs on `app`)

@@ -417,3 +417,54 @@ def test_dashboard_puts_failed_and_overdue_first_and_filters(site: Make, cli: An
         assert "drop-a" in c.get("/", params={"from": today.isoformat()}).text
         later = (today + dt.timedelta(days=2)).isoformat()
         assert "Nothing matches" in c.get("/", params={"from": later}).text
+
+
+def test_publisher_serve_runs_the_console_until_sigterm(site: Make) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    def website(proj: Project) -> None:  # a kind the subprocess knows (drop lives in the tests)
+        proj.channels = {"web": {"kind": "website", "target": str(proj.root / "www"),
+                                 "public_url": "https://www.example.gov.hk/videos/"}}
+
+    s = site(setup=website)
+    s.start()  # writes the project and its users; this test serves it again through the CLI
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**s.proj.env(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "publisher", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()  # type: ignore
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.headers["content-security-policy"] == CSP
+        assert "server" not in r.headers
+        assert _listening(port) == ["127.0.0.1"]  # loopback only unless told otherwise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, -signal.SIGTERM), err  # uvicorn re-raises SIGTERM after a clean stop
+    assert f"publisher console on http://127.0.0.1:{port}/" in err
+
+
+def _listening(port: int) -> list[str]:
+    """The IPv4 addresses a socket listens on at ``port`` (from /proc/net/tcp: no traffic sent)."""
+    import ipaddress
+
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        host, hexport = local.split(":")
+        if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
+            found.append(str(ipaddress.IPv4Address(bytes.fromhex(host)[::-1])))
+    return found

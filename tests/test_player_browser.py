@@ -17,17 +17,15 @@ import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from channels.website import Website, WebsiteOptions
 from publisher.models import Rendition
-from tests.conftest import need
 from tests.renditions import job, make_release, session_renditions
 
 RID = "consular-protection-2026"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -94,55 +92,50 @@ PLAYS = """async () => {
 }"""
 
 
-def test_player_plays_hls_and_mp4_with_tracks(site: str, tmp_path: Path) -> None:
-    need("/usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1024, "height": 760})
-            failed: list[str] = []
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.goto(site + "index.html")
-            # 1. the first source: the HLS master playlist
-            hls = page.evaluate(PLAYS)
-            assert hls["src"].endswith("/hls/master.m3u8"), hls
-            assert hls["error"] is None and hls["now"] > hls["start"] + 0.3, hls
-            # one subtitle track per language; the page language shows by default
-            tracks = page.evaluate("""() => Array.from(document.querySelector('video').textTracks)
-                .map(t => [t.kind, t.language, t.mode])""")
-            assert tracks == [["subtitles", "en", "showing"], ["subtitles", "zh-Hant", "disabled"],
-                              ["subtitles", "zh-Hans", "disabled"]]
-            cues = page.evaluate("""() => new Promise(r => setTimeout(() => r(Array.from(
-                document.querySelector('video').textTracks[0].cues || []).map(c => c.text)), 300))""")
-            assert cues == ["Travel safely.", "Call 1868 for help."]
-            # 2. the MP4 source, as a browser without HLS would pick it
-            page.evaluate("""() => { const v = document.querySelector('video');
-                v.src = document.querySelector('source[type="video/mp4"]').src; v.load(); }""")
-            mp4 = page.evaluate(PLAYS)
-            assert mp4["src"].endswith(f"/{RID}/video.mp4"), mp4
-            assert mp4["error"] is None and mp4["now"] > mp4["start"] + 0.3, mp4
-            page.evaluate("""async () => { const v = document.querySelector('video'); v.pause();
-                const seeked = new Promise(r => v.addEventListener('seeked', r, {once: true}));
-                v.currentTime = 1.2; await seeked; }""")
-            page.wait_for_timeout(400)
-            shown = page.evaluate("""() => Array.from(
-                document.querySelector('video').textTracks[0].activeCues).map(c => c.text)""")
-            assert shown == ["Travel safely."]
-            save(tmp_path / "player-en.png", page.screenshot(full_page=True))
-            # the zh-Hant page on a phone: CJK text, switcher, track in the page language
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                     is_mobile=True, has_touch=True)
-            phone.goto(site + "index.zh-Hant.html")
-            assert phone.evaluate("() => document.documentElement.lang") == "zh-Hant"
-            modes = phone.evaluate("""() => Array.from(document.querySelector('video').textTracks)
-                .map(t => t.language + ':' + t.mode)""")
-            assert "zh-Hant:showing" in modes and "en:showing" not in modes
-            width = phone.evaluate("() => document.documentElement.scrollWidth")
-            assert width <= 390  # nothing forces sideways scrolling on a phone
-            save(tmp_path / "player-zh-Hant-phone.png", phone.screenshot(full_page=True))
-            assert [u for u in failed if not u.startswith("http://127.0.0.1")] == []
-        finally:
-            browser.close()
+def test_player_plays_hls_and_mp4_with_tracks(site: str, tmp_path: Path, chromium: Any) -> None:
+    browser = chromium  # one Chromium for the whole session (tests/conftest.py)
+    page = browser.new_page(viewport={"width": 1024, "height": 760})
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(site + "index.html")
+    # 1. the first source: the HLS master playlist
+    hls = page.evaluate(PLAYS)
+    assert hls["src"].endswith("/hls/master.m3u8"), hls
+    assert hls["error"] is None and hls["now"] > hls["start"] + 0.3, hls
+    # one subtitle track per language; the page language shows by default
+    tracks = page.evaluate("""() => Array.from(document.querySelector('video').textTracks)
+        .map(t => [t.kind, t.language, t.mode])""")
+    assert tracks == [["subtitles", "en", "showing"], ["subtitles", "zh-Hant", "disabled"],
+                      ["subtitles", "zh-Hans", "disabled"]]
+    cues = page.evaluate("""() => new Promise(r => setTimeout(() => r(Array.from(
+        document.querySelector('video').textTracks[0].cues || []).map(c => c.text)), 300))""")
+    assert cues == ["Travel safely.", "Call 1868 for help."]
+    # 2. the MP4 source, as a browser without HLS would pick it
+    page.evaluate("""() => { const v = document.querySelector('video');
+        v.src = document.querySelector('source[type="video/mp4"]').src; v.load(); }""")
+    mp4 = page.evaluate(PLAYS)
+    assert mp4["src"].endswith(f"/{RID}/video.mp4"), mp4
+    assert mp4["error"] is None and mp4["now"] > mp4["start"] + 0.3, mp4
+    page.evaluate("""async () => { const v = document.querySelector('video'); v.pause();
+        const seeked = new Promise(r => v.addEventListener('seeked', r, {once: true}));
+        v.currentTime = 1.2; await seeked; }""")
+    page.wait_for_timeout(400)
+    shown = page.evaluate("""() => Array.from(
+        document.querySelector('video').textTracks[0].activeCues).map(c => c.text)""")
+    assert shown == ["Travel safely."]
+    save(tmp_path / "player-en.png", page.screenshot(full_page=True))
+    # the zh-Hant page on a phone: CJK text, switcher, track in the page language
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                             is_mobile=True, has_touch=True)
+    phone.goto(site + "index.zh-Hant.html")
+    assert phone.evaluate("() => document.documentElement.lang") == "zh-Hant"
+    modes = phone.evaluate("""() => Array.from(document.querySelector('video').textTracks)
+        .map(t => t.language + ':' + t.mode)""")
+    assert "zh-Hant:showing" in modes and "en:showing" not in modes
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390  # nothing forces sideways scrolling on a phone
+    save(tmp_path / "player-zh-Hant-phone.png", phone.screenshot(full_page=True))
+    assert [u for u in failed if not u.startswith("http://127.0.0.1")] == []
+    page.context.close()
+    phone.context.close()
     assert (tmp_path / "player-en.png").stat().st_size > 10_000

@@ -205,8 +205,8 @@ class Engine:
             result = operations.withdraw(orch, release_id, channel, keep_private)
         elif verb == Verb.cancel:
             result = operations.cancel(orch, release_id, channel)
-        else:
-            result = operations.repair(orch, release_id, channel)  # type: ignore[attr-defined]
+        else:  # repair, present in cores that have it (see verbs())
+            result = getattr(operations, verb.value)(orch, release_id, channel)
         return _summary(verb.value, result)
 
     def _launch(self, orch: Orchestrator, prep: Any) -> RunResult:

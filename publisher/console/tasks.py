@@ -59,7 +59,7 @@ class Task:
 
 
 class Tasks:
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="console-task")
         self._tasks: dict[int, Task] = {}
         self._ids = itertools.count(1)

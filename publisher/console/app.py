@@ -23,7 +23,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from publisher import report
 from publisher.contract import redact
 
 from .auth import Gate, Identity, same, same_origin
@@ -52,7 +51,7 @@ class Console:
                                      trim_blocks=True, lstrip_blocks=True, finalize=_redacted)
 
     def local(self, value: Any) -> str:
-        return report.local(value, self.engine.zone)
+        return self.engine.local(value)
 
     def render(self, call: Call | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = self.templates.get_template(template).render(

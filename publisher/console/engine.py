@@ -32,6 +32,7 @@ from publisher.store import RenditionRow, Store
 
 from .tasks import Outcome, Task
 
+StatusRow = report.StatusRow
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 MAX_CANDIDATES = 500
 
@@ -136,8 +137,14 @@ class Engine:
         return self.config.resolve(value) if value else None
 
     # --- reading ----------------------------------------------------------------------------
-    def selection(self, query: report.Query) -> report.Selection:
-        return report.select_rows(self.store, query)
+    def selection(self, query: report.Query | None = None, *, state: str | None = None,
+                  channel: str | None = None, limit: int = 0) -> report.Selection:
+        q = query or report.Query(state=state, channel=channel, limit=limit)
+        return report.select_rows(self.store, q)
+
+    def local(self, value: datetime | None) -> str:
+        """A time in the operator's zone, as the reports show it."""
+        return report.local(value, self.zone)
 
     def titles(self, ids: list[str]) -> dict[str, str]:
         return {rid: rel.text("title") for rid, rel in report.stored_releases(self.store, ids).items()}

@@ -9,20 +9,18 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from publisher import report
 from publisher.errors import FourEyes, InputError
 from publisher.models import STATES
-from publisher.store import utcnow
 
 from .app import Call, Console, endpoint
 from .auth import LOGIN_COOKIE, SESSION_COOKIE, same
-from .engine import Detail, Verb, hashes_digest
+from .engine import Detail, StatusRow, Verb, hashes_digest
 from .tasks import Outcome, Task
 from .users import user_routes
 
@@ -87,7 +85,7 @@ def _safe_next(value: str) -> str:
 # --- dashboard -----------------------------------------------------------------------------------
 @dataclass
 class Line:
-    row: report.StatusRow
+    row: StatusRow
     title: str
     status: str  # the state, or "overdue" / "awaiting"
     when: datetime | None
@@ -99,12 +97,12 @@ def dashboard_lines(call: Call) -> tuple[list[Line], dict[str, str]]:
     engine = call.console.engine
     state = filters["state"] if filters["state"] in (*STATES, "overdue", "awaiting") else ""
     first, last = _day(filters["from"]), _day(filters["to"])
-    query = report.Query(state=state if state in STATES else None,
-                         channel=filters["channel"] if filters["channel"] in engine.channels() else None,
-                         limit=0 if (first or last) else DASHBOARD_RELEASES)
-    selection = engine.selection(query)
+    selection = engine.selection(
+        state=state if state in STATES else None,
+        channel=filters["channel"] if filters["channel"] in engine.channels() else None,
+        limit=0 if (first or last) else DASHBOARD_RELEASES)
     titles = engine.titles(selection.releases)
-    now, zone = utcnow(), engine.zone
+    now, zone = datetime.now(UTC), engine.zone
     lines = []
     for row in selection.rows:
         status = row.state

@@ -12,12 +12,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from publisher.contract import redact
 from publisher.errors import PublisherError
-from publisher.store import utcnow
 
 log = logging.getLogger("publisher.console")
 KEEP = 200  # finished tasks remembered
@@ -66,7 +65,7 @@ class Tasks:
         self._lock = threading.Lock()
 
     def start(self, what: str, subject: str, user: str, work: Callable[[Task], Outcome]) -> Task:
-        task = Task(next(self._ids), what, subject, user, utcnow())
+        task = Task(next(self._ids), what, subject, user, datetime.now(UTC))
         with self._lock:
             self._tasks[task.id] = task
         log.info("%s starts %s of %s (task %d)", user, what, subject, task.id)
@@ -83,7 +82,7 @@ class Tasks:
             outcome = Outcome(False, f"{task.what} failed: internal error",
                               [redact(f"{type(exc).__name__}: {exc}")])
         task.outcome = outcome
-        task.finished = utcnow()
+        task.finished = datetime.now(UTC)
         task.state = TaskState.done if outcome.ok else TaskState.failed
         log.info("task %d (%s of %s by %s): %s", task.id, task.what, task.subject, task.user,
                  outcome.headline)

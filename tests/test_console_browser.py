@@ -108,6 +108,13 @@ def test_sign_in_wrong_password_roles_and_csrf(site: Make, cli: Any, browser: An
     assert "did not come from this console" in page.get_by_role("alert").inner_text()
     assert s.states() == {"drop-a": "live"}
     shot(page, tmp_path / "console-csrf-refused.png")
+    # the release page follows changes made elsewhere (here the CLI) without being reloaded
+    page.goto(s.url + f"/releases/{s.rid}")
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    assert cli(s.proj, "withdraw", s.rid).exit_code == 0
+    page.locator(".state.s-withdrawn").wait_for()
+    assert navigations == []
 
 
 def test_release_from_releases_dir_goes_live_then_withdraw_with_confirmation(

@@ -16,12 +16,10 @@ from typing import Any
 import pytest
 
 from publisher.report import FIELDS
-from tests.conftest import Project, need
+from tests.conftest import Project
 from tests.test_scheduler import drop, iso
 
 SCREENSHOTS = Path(os.environ.get("PUBLISHER_SCREENSHOTS", "/tmp/publisher-screenshots"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 
 
@@ -111,7 +109,7 @@ def test_failed_error_is_one_line_in_the_table_and_whole_in_json(
 
 
 def test_html_report_is_self_contained_and_readable(project: Callable[[], Project], cli: Any,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, chromium: Any) -> None:
     proj = project()
     drop(proj, "app-feed")
     proj.add_channel("ocmfa-web", {"kind": "drop", "target": str(proj.root / "web"),
@@ -139,33 +137,26 @@ def test_html_report_is_self_contained_and_readable(project: Callable[[], Projec
     assert "<link" not in page and "<script" not in page and "@import" not in page
     assert "Event history" in page and "HKT" in page
 
-    need("/usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        try:
-            view = browser.new_page(viewport={"width": 1280, "height": 900})
-            view.on("request", lambda r: requests.append(r.url))
-            view.goto(report.as_uri())
-            cells = view.locator("#summary tbody tr").first.locator("td.state")
-            assert cells.count() == 3
-            colours = {view.locator("#summary tbody tr").nth(i).locator("td.state").nth(j).inner_text():
-                       view.locator("#summary tbody tr").nth(i).locator("td.state").nth(j).evaluate(
-                           "e => getComputedStyle(e).backgroundColor")
-                       for i in range(2) for j in range(3)}
-            assert colours["live"] == "rgb(30, 123, 52)" and colours["failed"] == "rgb(179, 38, 30)"
-            assert colours["withdrawn"] == "rgb(123, 42, 143)"
-            width = view.locator("img").first.evaluate("e => e.naturalWidth")
-            assert width > 0  # the embedded poster decodes
-            assert view.locator("section.release").count() == 2
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shot = view.screenshot(full_page=True)
-            (SCREENSHOTS / "status-report.png").write_bytes(shot)
-            assert len(shot) > 20_000
-        finally:
-            browser.close()
+    view = chromium.new_page(viewport={"width": 1280, "height": 900})  # the session's Chromium
+    view.on("request", lambda r: requests.append(r.url))
+    view.goto(report.as_uri())
+    cells = view.locator("#summary tbody tr").first.locator("td.state")
+    assert cells.count() == 3
+    colours = {view.locator("#summary tbody tr").nth(i).locator("td.state").nth(j).inner_text():
+               view.locator("#summary tbody tr").nth(i).locator("td.state").nth(j).evaluate(
+                   "e => getComputedStyle(e).backgroundColor")
+               for i in range(2) for j in range(3)}
+    assert colours["live"] == "rgb(30, 123, 52)" and colours["failed"] == "rgb(179, 38, 30)"
+    assert colours["withdrawn"] == "rgb(123, 42, 143)"
+    width = view.locator("img").first.evaluate("e => e.naturalWidth")
+    assert width > 0  # the embedded poster decodes
+    assert view.locator("section.release").count() == 2
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = view.screenshot(full_page=True)
+    (SCREENSHOTS / "status-report.png").write_bytes(shot)
+    assert len(shot) > 20_000
+    view.context.close()
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
 
 

@@ -3,7 +3,7 @@
 The shared pieces (the app, consoles, reporters, tables) are in ``console``; each command module
 registers its verbs on the app: ``publish`` (check, plan, release, update, approve), ``fix``
 (retry, repair, withdraw, schedule cancel), ``status`` (status, schedule list), ``service``
-(run, worker) and ``start`` (init, demo, channels, auth).
+(run, worker), ``start`` (init, demo, channels, auth) and ``serve`` (the web console, users).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli import fix, publish, service, start, status
+from publisher.cli import fix, publish, serve, service, start, status
 from publisher.cli.console import Env, app
 
-__all__ = ["app", "fix", "main", "publish", "service", "start", "status"]
+__all__ = ["app", "fix", "main", "publish", "serve", "service", "start", "status"]
 
 
 @app.callback()

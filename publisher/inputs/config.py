@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
 
 from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, option_classes
 from publisher.errors import InputError
@@ -34,6 +34,25 @@ class RetrySettings(BaseModel):
     defer_minutes: float = Field(10.0, ge=0)  # how long to wait after the budget is spent
 
 
+class ConsoleAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: trust this request header as the user name, set by a reverse proxy doing single sign-on
+    header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+
+class ConsoleSettings(BaseModel):
+    """`publisher serve`: the browser console."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    releases_dir: str | None = None  # manifests that can be started from the console
+    auth: ConsoleAuth = ConsoleAuth()
+    #: addresses (or networks) of reverse proxies whose X-Forwarded-* and auth header are believed
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    session_hours: float = Field(8.0, gt=0, le=720)
+
+
 class SiteSettings(BaseModel):
     """Everything in publisher.yaml except the channel blocks, which each kind validates."""
 
@@ -47,6 +66,8 @@ class SiteSettings(BaseModel):
     require_approval: bool = False
     concurrency: int = Field(3, ge=1, le=32)
     retry: RetrySettings = RetrySettings()
+    site_name: str | None = Field(None, min_length=1, max_length=100)  # default: the config folder's name
+    console: ConsoleSettings = ConsoleSettings()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

@@ -294,6 +294,13 @@ class Store:
                 key=key, profile=profile, folder=str(folder), release_id=release_id, created_at=utcnow(),
             ).on_conflict_do_nothing())
 
+    def renditions(self, release_id: str) -> list[tuple[str, str, str]]:
+        """(profile, key, folder) of every rendition made for the release."""
+        q = (select(RenditionRow.profile, RenditionRow.key, RenditionRow.folder)
+             .where(RenditionRow.release_id == release_id).order_by(RenditionRow.profile))
+        with self.session() as s:
+            return [(p, k, f) for p, k, f in s.execute(q)]
+
     def rendition_folders(self, release_id: str, profile: str) -> list[Path]:
         q = select(RenditionRow.folder).where(RenditionRow.release_id == release_id,
                                               RenditionRow.profile == profile)

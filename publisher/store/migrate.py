@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-HEAD = "0002"
+HEAD = "0003"
 FOLDER = Path(__file__).with_name("migrations")
 
 

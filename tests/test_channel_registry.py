@@ -28,9 +28,9 @@ KINDS = {"website", "app-feed", "signage", "youtube", "wechat"}
 LOAD = """
 import json, sys
 from pathlib import Path
-from publisher.config import load_config
+from publisher.inputs.config import load_config
 from publisher.contract import option_classes, override_class
-from publisher.release import load_release
+from publisher.inputs.manifest import load_release
 
 config = load_config(Path(sys.argv[1]))
 release = load_release(Path(sys.argv[2]), channels={n: o.kind for n, o in config.options.items()})

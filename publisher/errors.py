@@ -118,3 +118,7 @@ def untrusted_certificate(exc: BaseException, what: str) -> AuthError | None:
         stack += [x for x in (e.__cause__, e.__context__, getattr(e, "reason", None))
                   if isinstance(x, BaseException)]
     return None
+
+
+class QuotaExhausted(RateLimited):
+    """A daily API quota is used up; publisher takes the work up again after it resets."""

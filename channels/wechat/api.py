@@ -23,6 +23,7 @@ from publisher.errors import (
     AuthError,
     ChannelError,
     NotFound,
+    QuotaExhausted,
     RateLimited,
     Rejected,
     Transient,
@@ -72,7 +73,7 @@ def error_for(code: int, errmsg: str, what: str, now: datetime) -> ChannelError:
     shown = f"WeChat errcode {code} ({errmsg}) while {what}"
     if code == 45009:
         at = next_china_midnight(now)
-        return RateLimited(f"{shown}: the daily API quota is used up; publisher tries again after "
+        return QuotaExhausted(f"{shown}: the daily API quota is used up; publisher tries again after "
                            f"{at.isoformat()}", retry_at=at)
     if code == 45011:
         return RateLimited(f"{shown}: per-minute quota reached",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from channels.youtube.options import UPLOAD, QuotaOptions
 from publisher.contract import AccountState
-from publisher.errors import RateLimited
+from publisher.errors import QuotaExhausted, RateLimited
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 T = TypeVar("T")
@@ -86,6 +86,6 @@ class Ledger:
 
     def limited(self, what: str, now: datetime) -> RateLimited:
         at = next_reset(now)
-        return RateLimited(
+        return QuotaExhausted(
             f"YouTube quota pool '{self.pool}' has reached {what}; publisher continues after the "
             f"daily reset at {at.isoformat()} (midnight Pacific time)", retry_at=at)

@@ -35,6 +35,14 @@ def main_options(
     state = Path(os.path.expanduser(str(state_dir)))
     ctx.obj = Env(config_path=Path(os.path.expanduser(str(config))), state_dir=state)
     setup_logging(state, verbose, to_file=ctx.invoked_subcommand not in READ_ONLY)
+    ctx.call_on_close(flush_notifications)
+
+
+def flush_notifications() -> None:
+    """Notifications a command queued are sent before it ends (within a bound)."""
+    notify = sys.modules.get("publisher.notify")
+    if notify is not None:
+        notify.flush()
 
 
 #: commands that write nothing, not even the state folder or its log

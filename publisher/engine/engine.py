@@ -27,7 +27,7 @@ from publisher.engine.content import CONTENT, fingerprint
 from publisher.engine.faults import crash_point
 from publisher.engine.locks import Busy, FileLocks, Locks
 from publisher.engine.results import Call, ChannelResult, Quiet, Reporter, RunResult, Verb
-from publisher.errors import InputError, PublisherError, RateLimited, ReleaseBusy, Transient
+from publisher.errors import InputError, PublisherError, QuotaExhausted, RateLimited, ReleaseBusy, Transient
 from publisher.inputs.checks import build_channels
 from publisher.inputs.config import SiteConfig
 from publisher.inputs.snapshots import Snapshots
@@ -44,6 +44,7 @@ from publisher.models import (
     RenditionRequest,
     State,
 )
+from publisher.notify import Notifier
 from publisher.store import Store
 from publisher.transcode import Transcoder
 
@@ -71,6 +72,7 @@ class Engine:
         self.reporter: Reporter = reporter or Quiet()
         self.clock = clock or SystemClock()
         self.locks: Locks = locks or FileLocks(state_dir / "locks")
+        self.notifier = Notifier(config)
 
     # --- the environment ---------------------------------------------------------------------
     def now(self) -> datetime:
@@ -281,7 +283,8 @@ class Engine:
                 continue
             except RateLimited as exc:
                 retry_at = exc.retry_at or self.now() + timedelta(minutes=policy.defer_minutes)
-                return self.finish(release.id, name, State.DEFERRED, redact(str(exc)), retry_at=retry_at)
+                return self.finish(release.id, name, State.DEFERRED, redact(str(exc)), retry_at=retry_at,
+                                   quota=isinstance(exc, QuotaExhausted))
             except PublisherError as exc:
                 return self.finish(release.id, name, State.FAILED, redact(str(exc)))
             except Exception as exc:
@@ -311,7 +314,7 @@ class Engine:
         self.store.update_publication(
             release_id, name, state=state, remote_id=remote_id or pub.remote_id, url=url or pub.url,
             checksum=checksum or pub.checksum, note=note, error="", retry_at=None)
-        return self.finish(release_id, name, state, "", message=message or note)
+        return self.finish(release_id, name, state, "", message=message or note, before=pub)
 
     def settle(self, release_id: str, name: str, remote: RemoteStatus) -> ChannelResult | None:
         """A publication left ``processing``, once the channel says it is final."""
@@ -325,11 +328,15 @@ class Engine:
         return None
 
     def finish(self, release_id: str, name: str, state: State, error: str, *,
-               retry_at: datetime | None = None, message: str = "") -> ChannelResult:
+               retry_at: datetime | None = None, message: str = "", quota: bool = False,
+               before: Publication | None = None) -> ChannelResult:
         fields: dict[str, object] = {"state": state}
         if state in (State.FAILED, State.DEFERRED):
             fields.update(error=error, retry_at=retry_at)
+        if before is None and self.notifier.active:
+            before = self.store.get_publication(release_id, name)
         pub = self.store.update_publication(release_id, name, **fields)
+        self.notifier.outcome(self.store, before, pub, quota=quota)
         text = error or message or state
         self.store.add_event(release_id, state, text, name)
         log.info("%s on %s: %s%s", release_id, name, state, f" ({text})" if text != state else "")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
 
 from publisher.contract import AccountState, Channel, ChannelOptions, channel_class, option_classes
 from publisher.errors import InputError
@@ -53,6 +54,43 @@ class ConsoleSettings(BaseModel):
     session_hours: float = Field(8.0, gt=0, le=720)
 
 
+class Alert(StrEnum):
+    """What a notification is about (a ``notify:`` entry's ``events``)."""
+
+    FAILED = "failed"  # a channel failed: a person must act
+    DEFERRED = "deferred"  # held back by an outage or rate limit; retried at a known time
+    QUOTA = "quota"  # a daily API quota is used up
+    OVERDUE = "overdue"  # an embargo's time has passed and the release is not live
+    REPEAT = "repeat"  # a repeat rule could not run
+    LIVE = "live"  # the release is live on every channel (only when asked for)
+
+
+#: what a notification URL receives when it names no events: everything that needs a person
+NEEDS_A_PERSON = (Alert.FAILED, Alert.DEFERRED, Alert.QUOTA, Alert.OVERDUE, Alert.REPEAT)
+
+
+class NotifyTarget(BaseModel):
+    """One ``notify:`` entry: an apprise URL (or the environment variable holding one, for URLs
+    that carry a token) and the events it receives. A bare string is a URL with the default events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://")
+    url_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    events: list[Alert] = Field(default_factory=lambda: list(NEEDS_A_PERSON), min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_address(self) -> NotifyTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give either url (e.g. json://host/path) or url_env (a variable holding it)")
+        return self
+
+
 class SiteSettings(BaseModel):
     """Everything in publisher.yaml except the channel blocks, which each kind validates."""
 
@@ -68,6 +106,7 @@ class SiteSettings(BaseModel):
     retry: RetrySettings = RetrySettings()
     site_name: str | None = Field(None, min_length=1, max_length=100)  # default: the config folder's name
     console: ConsoleSettings = ConsoleSettings()
+    notify: list[NotifyTarget] = Field(default_factory=list)  # apprise URLs told what needs a person
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

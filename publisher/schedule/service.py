@@ -55,8 +55,9 @@ from publisher.engine import verbs
 from publisher.engine.engine import Engine
 from publisher.engine.results import Quiet, Reporter
 from publisher.errors import PublisherError, ReleaseBusy
-from publisher.inputs.config import SiteConfig
-from publisher.models import GONE
+from publisher.inputs.config import Alert, SiteConfig
+from publisher.models import GONE, State
+from publisher.notify import Notifier
 from publisher.schedule.planning import Kind, Plan, PlannedJob, plan
 from publisher.store import Store, utcnow
 
@@ -66,6 +67,7 @@ UNPLANNED = "the service cannot plan this release: "
 BUSY_DELAY = timedelta(seconds=0.5)  # when another process holds the release's lock
 ERROR_DELAY = timedelta(seconds=30)  # after an unexpected error in a job
 AGAIN_DELAY = timedelta(seconds=5)  # before running a job again that is still wanted after it ran
+OVERDUE = timedelta(minutes=2)  # an embargo not lifted this long after its time needs a person
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -97,6 +99,8 @@ class Service:
         self._leading: bool | None = None
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._problems: dict[str, str] | None = None  # None: not looked yet (stale notes to clear)
+        self.notifier = Notifier(config)
+        self._overdue: set[tuple[str, str, datetime]] = set()  # told once per service run
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, self.state_dir, reporter=self.reporter)
@@ -191,6 +195,8 @@ class Service:
             if known.get(rid) != why:
                 log.error("%s cannot be planned: %s", rid, why)
                 self.notify(f"{rid}: cannot be planned; its jobs wait until it is fixed: {why}")
+                self.notifier.about(self.store, Alert.REPEAT, rid, f"its repeat rules cannot be planned: "
+                                    f"{why}", "correct the manifest, then run `publisher release` again")
                 self._note(rid, why)
         for rid in set(known) - set(problems):
             self._note(rid, "")
@@ -206,6 +212,7 @@ class Service:
     def _upkeep(self) -> None:
         if self._leading is False or self._stop.is_set():
             return
+        self._tell_overdue()
         for work in (verbs.poll, verbs.housekeeping):
             try:
                 for line in work(self.engine()):
@@ -213,6 +220,27 @@ class Service:
             except Exception:
                 log.exception("%s; will try again", work.__name__)
         self._wake.set()  # a publication that went live may have repeat rules to plan
+
+    def _tell_overdue(self) -> None:
+        """Tell a person, once, about each embargo still not lifted ``OVERDUE`` after its time."""
+        if not self.notifier.wants(Alert.OVERDUE):
+            return
+        try:
+            late = [p for p in self.store.publications(state=State.SCHEDULED)
+                    if p.publish_at is not None and p.publish_at < utcnow() - OVERDUE]
+        except Exception:
+            log.exception("cannot read the state store; will try again")
+            return
+        for p in late:
+            key = (p.release, p.channel, p.publish_at or utcnow())
+            if key not in self._overdue:
+                self._overdue.add(key)
+                self.notifier.about(
+                    self.store, Alert.OVERDUE, p.release,
+                    f"the embargo ended at {self.notifier.when(p.publish_at)} and it is not live yet"
+                    + (f": {p.error}" if p.error else ""),
+                    f"see `publisher status {p.release}` (is every channel reachable?); `publisher retry "
+                    f"{p.release} --channel {p.channel}` tries again", channel=p.channel, state="overdue")
 
     def _run(self, job: PlannedJob) -> None:
         with self._sync_lock:
@@ -255,3 +283,8 @@ class Service:
         except Exception:
             log.exception("recording the failure of %s", job.id)
         self.notify(f"{job.release}: {text}")
+        if job.kind is Kind.REPEAT:
+            self.notifier.about(self.store, Alert.REPEAT, job.release,
+                                f"repeat rule {job.rule} could not run: {message}",
+                                f"publisher tries again in {ERROR_DELAY.seconds} s; if it keeps failing, "
+                                "correct the rule or the channel and run `publisher release` again")

@@ -1,0 +1,161 @@
+"""Notifications through apprise's json:// scheme to a real HTTP receiver on 127.0.0.1: one message
+per event that needs a person, naming the release, channel, state and fix, never a secret; the
+per-URL event filter; a receiver that cannot be reached never changes what publishing does."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import Project
+from tests.servers import target_spec
+
+PUBLIC = "https://www.example.gov.hk/videos/"
+WRONG_PASSWORD = "wrong-Dav-Pass-8086"
+
+
+class Receiver:
+    """An HTTP server that keeps every JSON body POSTed to it, by path."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                owner.messages.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def at(self, path: str) -> list[dict[str, Any]]:
+        return [m for p, m in self.messages if p == "/" + path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def website(proj: Project) -> None:
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"), "public_url": PUBLIC})
+
+
+def test_failed_channel_sends_one_message_with_fix_and_no_secret(
+        project: Callable[[], Project], cli: Any, receiver: Receiver, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with target_spec("webdav", tmp_path / "d") as dav:
+        monkeypatch.setenv("NOTIFY_DAV_WRONG", WRONG_PASSWORD)
+        proj = project()
+        website(proj)
+        proj.add_channel("dav-web", {"kind": "website", "public_url": PUBLIC, **dav.options,
+                                     "password_env": "NOTIFY_DAV_WRONG"})
+        proj.settings["notify"] = [receiver.url("ops")]
+        proj.write()
+        result = cli(proj, "release", proj.manifest_path)
+    assert result.exit_code == 1, result.output
+    rid = proj.manifest["id"]
+    [message] = receiver.at("ops")  # the live website is no news: only the failure is
+    text = message["title"] + "\n" + message["message"]
+    assert message["type"] == "failure"
+    assert rid in text and "Consular Protection" in text
+    assert "Channel: dav-web" in text and "State: failed" in text
+    assert "check username and password_env" in text
+    assert f"publisher retry {rid} --channel dav-web" in text
+    assert WRONG_PASSWORD not in text and dav.env["PUBLISHER_TEST_DAV_PASSWORD"] not in text
+
+
+def test_unreachable_receiver_changes_nothing_but_a_log_line(
+        project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    website(proj)
+    proj.settings["notify"] = [{"url": f"json://127.0.0.1:{closed_port()}/hook", "events": ["live"]}]
+    proj.write()
+    result = cli(proj, "release", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(cli(proj, "status", "--json").stdout)
+    assert [(r["channel"], r["state"]) for r in rows] == [("web", "live")]
+    log = (proj.state_dir / "publisher.log").read_text(encoding="utf-8")
+    [line] = [line for line in log.splitlines() if "could not be delivered" in line]
+    assert "notify[0]" in line and proj.manifest["id"] in line and "json://" in line
+    assert "127.0.0.1" not in line  # the URL may carry a token: only its scheme is named
+
+
+def test_event_filter_and_live_everywhere(project: Callable[[], Project], cli: Any,
+                                          receiver: Receiver) -> None:
+    proj = project()
+    website(proj)
+    proj.add_channel("web2", {"kind": "website", "target": str(proj.root / "www2"), "public_url": PUBLIC})
+    proj.settings["notify"] = [receiver.url("default"),
+                               {"url": receiver.url("live"), "events": ["live"]},
+                               {"url": receiver.url("failures"), "events": ["failed", "deferred"]}]
+    proj.write()
+    result = cli(proj, "release", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    assert receiver.at("default") == [] and receiver.at("failures") == []
+    [live] = receiver.at("live")  # two channels went live: one message, once both are
+    assert live["type"] == "success"
+    assert "live everywhere" in live["title"]
+    assert "web: " + PUBLIC in live["message"] and "web2: " + PUBLIC in live["message"]
+
+
+def test_deferred_names_the_retry_time_in_the_operators_zone(
+        project: Callable[[], Project], cli: Any, receiver: Receiver) -> None:
+    proj = project()
+    proj.add_channel("dav-down", {"kind": "website", "public_url": PUBLIC,
+                                  "target": f"webdav://127.0.0.1:{closed_port()}/site"})
+    proj.settings.update(timezone="Asia/Kolkata", notify=[receiver.url("ops")],
+                         retry={"attempts": 1, "defer_minutes": 30})
+    proj.write()
+    before = datetime.now(UTC).replace(microsecond=0)
+    result = cli(proj, "release", proj.manifest_path)
+    after = datetime.now(UTC)
+    assert result.exit_code == 75, result.output
+    [message] = receiver.at("ops")
+    assert message["type"] == "warning"
+    assert "Channel: dav-down" in message["message"] and "State: deferred" in message["message"]
+    found = re.search(r"tries again at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) IST", message["message"])
+    assert found, message["message"]
+    at = datetime.fromisoformat(found[1]).replace(tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert before + timedelta(minutes=30) <= at <= after + timedelta(minutes=30)
+
+
+def test_unknown_event_is_refused_with_the_choices(project: Callable[[], Project], cli: Any,
+                                                   receiver: Receiver) -> None:
+    proj = project()
+    website(proj)
+    proj.settings["notify"] = [{"url": receiver.url("x"), "events": ["failed", "exploded"]}]
+    proj.write()
+    result = cli(proj, "check", proj.manifest_path)
+    assert result.exit_code == 2
+    assert "publisher.yaml:10: notify[0].events[1]" in result.output and "'live'" in result.output
+    assert receiver.messages == []

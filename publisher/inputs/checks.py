@@ -13,6 +13,7 @@ from pathlib import Path
 
 from publisher.contract import AccountState, Channel, override_class, override_problems
 from publisher.errors import InputError
+from publisher.inputs.captionqa import caption_quality
 from publisher.inputs.captions import check_captions
 from publisher.inputs.config import SiteConfig
 from publisher.inputs.manifest import PastCheck, load_release
@@ -31,6 +32,8 @@ class Prepared:
     channels: dict[str, Channel]
     hashes: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    #: caption quality: among the warnings, and errors under ``check --strict``
+    quality: list[Problem] = field(default_factory=list)
 
 
 def select_channels(config: SiteConfig, release: Release, only: list[str] | None) -> list[Problem]:
@@ -135,9 +138,15 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
     warnings = []
     if not master.has_audio:
         warnings.append(f"{release.master.name} has no audio track; channels that need sound get silence")
+    quality: list[Problem] = []
     for lang, path in release.captions.items():
-        problems += check_captions(checked(f"captions.{lang}", path), field=f"captions.{lang}",
-                                   duration=master.duration, shown_as=path)
+        found = check_captions(checked(f"captions.{lang}", path), field=f"captions.{lang}",
+                               duration=master.duration, shown_as=path)
+        problems += found
+        if not found:
+            quality += caption_quality(checked(f"captions.{lang}", path), lang, field=f"captions.{lang}",
+                                       shown_as=path)
+    warnings += [str(p) for p in quality]
     for name, ch in channels.items():
         problems += ch.validate(release)
         try:
@@ -151,7 +160,8 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
                                         "see `publisher channels` and the README's channel section"))
     if problems:
         raise InputError(problems)
-    return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings)
+    return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings,
+                    quality)
 
 
 def take_snapshots(release: Release, snapshots: Snapshots) -> dict[str, Source]:

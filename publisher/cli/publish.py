@@ -129,6 +129,8 @@ def approve(ctx: typer.Context, manifest: Manifest,
         change = "" if not a.previous else ("same" if before == digest else "[yellow]changed[/]")
         table.add_row(name, digest, change)
     out.print(table)
+    if a.drafts:
+        out.print(f"machine drafts reviewed by this approval: {escape(', '.join(a.drafts))}")
     if a.submitted and a.prep is not None:
         with ConsoleReporter() as reporter:
             engine.reporter = reporter

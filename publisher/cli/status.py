@@ -73,6 +73,19 @@ def status(
         out.file.write(report.to_csv(selection.rows))
     elif html is None:
         out.print(_status_table(selection, zone, now))
+        _drafts(e, selection.releases)
+
+
+def _drafts(e: Env, release_ids: list[str]) -> None:
+    """A line for each release with machine drafts no person has reviewed."""
+    from publisher.engine.drafts import unreviewed
+    from publisher.store.drafts import drafted
+
+    for rid in sorted(drafted(e.store, release_ids)):
+        release = e.store.get_release(rid)
+        keys = unreviewed(e.store, release, e.store.release_hashes(rid)) if release else []
+        if keys:
+            out.print(f"{rid}: machine drafts no person has reviewed: {escape(', '.join(keys))}")
 
 
 def _status_table(selection: Selection, zone: ZoneInfo, now: datetime) -> Table:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.contract import Embargo
+from publisher.engine import drafts
 from publisher.engine.content import CONTENT, changes, fingerprint, master_changed
 from publisher.engine.engine import Engine, Step
 from publisher.engine.faults import pause_point
@@ -84,7 +85,8 @@ def launch(engine: Engine, prep: Prepared, *, on_approval: bool = False,
     result.results += run.results
     result.order(list(prep.channels))
     result.changes = changed
-    result.warnings = prep.warnings + unattended(engine, prep)
+    result.warnings = prep.warnings + unattended(engine, prep) + drafts.warning(engine.store, prep.release,
+                                                                               prep.hashes)
     return result
 
 
@@ -153,7 +155,7 @@ def submit(engine: Engine, prep: Prepared) -> RunResult:
     with engine.lock(rid):
         record(engine, prep, (Verb.SUBMIT, f"{AWAITING}: {reason}; content " + ", ".join(
             f"{k} {v[:12]}" for k, v in sorted(prep.hashes.items()))))
-        result = RunResult(rid, warnings=list(prep.warnings))
+        result = RunResult(rid, warnings=prep.warnings + drafts.warning(store, prep.release, prep.hashes))
         for name, ch in prep.channels.items():
             pub = store.ensure_publication(rid, name, ch.kind, prep.release.publish_at)
             if pub.state in (State.PENDING, State.FAILED, State.DEFERRED, State.CANCELLED):
@@ -214,6 +216,7 @@ class Approval:
     previous: dict[str, str] = field(default_factory=dict)  # the hashes approved before, if any
     prep: Prepared | None = None
     submitted: bool = False  # a submission was awaiting this approval
+    drafts: list[str] = field(default_factory=list)  # machine drafts this approval reviews
 
 
 def approve(engine: Engine, manifest: Path, by: str | None = None,
@@ -242,12 +245,13 @@ def approve(engine: Engine, manifest: Path, by: str | None = None,
         snapshots.discard_new()
         raise
     before = engine.store.approval(rid)
+    reviewed = drafts.unreviewed(engine.store, prep.release, hashes)
     waiting = any(p.note == AWAITING for p in engine.store.publications(rid, state=State.PENDING))
     engine.store.save_approval(rid, who, hashes)
     shown = f"{who} (as {label})" if label and label != who else who
     engine.store.add_event(rid, Verb.APPROVE, f"approved by {shown}: " + ", ".join(
         f"{k} {v[:12]}" for k, v in sorted(hashes.items())))
-    return Approval(rid, who, hashes, before[2] if before else {}, prep, waiting)
+    return Approval(rid, who, hashes, before[2] if before else {}, prep, waiting, reviewed)
 
 
 # --- update ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-HEAD = "0003"
+HEAD = "0004"
 FOLDER = Path(__file__).with_name("migrations")
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import Project
+from tests.fakes.wechat_server import serve_wechat
 from tests.servers import target_spec
 
 PUBLIC = "https://www.example.gov.hk/videos/"
@@ -159,3 +162,80 @@ def test_unknown_event_is_refused_with_the_choices(project: Callable[[], Project
     assert result.exit_code == 2
     assert "publisher.yaml:10: notify[0].events[1]" in result.output and "'live'" in result.output
     assert receiver.messages == []
+
+
+def test_quota_used_up_is_its_own_event(project: Callable[[], Project], cli: Any, receiver: Receiver,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with serve_wechat(tmp_path / "wx") as wechat:
+        wechat.fake.quota["/cgi-bin/draft/add"] = 0  # WeChat's daily limit (45009)
+        monkeypatch.setenv("NOTIFY_WECHAT_SECRET", wechat.fake.secret)
+        proj = project()
+        proj.add_channel("wx", {"kind": "wechat", "appid": wechat.fake.appid,
+                                "secret_env": "NOTIFY_WECHAT_SECRET", "api_root": wechat.url,
+                                "ca_bundle": str(wechat.ca_bundle), "author": "入境事務處"})
+        proj.settings["notify"] = [{"url": receiver.url("quota"), "events": ["quota"]},
+                                   {"url": receiver.url("deferred"), "events": ["deferred"]}]
+        proj.write()
+        result = cli(proj, "release", proj.manifest_path)
+        tokens = set(wechat.fake.tokens)
+    assert result.exit_code == 75, result.output
+    assert receiver.at("deferred") == []
+    [message] = receiver.at("quota")
+    assert "State: deferred (quota used up)" in message["message"] and "45009" in message["message"]
+    assert "tries again at" in message["message"] and "HKT" in message["message"]
+    for secret in (wechat.fake.secret, *tokens):
+        assert secret not in json.dumps(message)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_the_service_tells_of_an_overdue_embargo_and_a_repeat_rule_that_cannot_run(
+        project: Callable[[], Project], cli: Any, receiver: Receiver) -> None:
+    import tests.test_scheduler  # noqa: F401  (registers the `drop` channel kind)
+    from publisher.engine.locks import FileLocks
+    from publisher.inputs.config import load_config
+    from publisher.schedule.service import Service
+    from publisher.store import Store, sqlite_url
+
+    proj = project()
+    proj.add_channel("drop-a", {"kind": "drop", "target": str(proj.root / "drop")})
+    proj.settings["notify"] = [receiver.url("ops")]
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+    base = dict(proj.manifest)
+    for rid, extra in (("late-release", {"publish_at": later}),
+                       ("broken-rule", {"repeat": [{"channels": ["drop-a"], "every": "1d"}]})):
+        proj.manifest = {**base, "id": rid, "channels": ["drop-a"], **extra}
+        proj.write()
+        assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    with sqlite3.connect(proj.state_dir / "state.db") as db:
+        db.execute("update publications set publish_at = ? where release_id = 'late-release'",
+                   (past.replace(tzinfo=None).isoformat(" "),))
+        text = db.execute("select release_json from releases where id = 'broken-rule'").fetchone()[0]
+        broken = text.replace('"cron":null', '"cron":"0 10 1 *"').replace('"every":"1d"', '"every":null')
+        db.execute("update releases set release_json = ? where id = 'broken-rule'", (broken,))
+    svc = Service(load_config(proj.config_path), Store(sqlite_url(proj.state_dir)), proj.state_dir, poll=0.3)
+    with FileLocks(proj.state_dir / "locks").hold("release-late-release"):  # another process holds it
+        svc.start()
+        try:
+            assert wait_for(lambda: len(receiver.at("ops")) >= 2, timeout=20)
+        finally:
+            svc.stop()
+    from publisher import notify
+
+    assert notify.flush()
+    by_release = {m["message"].splitlines()[0]: m for m in receiver.at("ops")}
+    assert set(by_release) == {"Release: late-release (Consular Protection)",
+                               "Release: broken-rule (Consular Protection)"}
+    late = by_release["Release: late-release (Consular Protection)"]["message"]
+    assert "Channel: drop-a" in late and "State: overdue" in late
+    assert "the embargo ended at" in late and "HKT and it is not live yet" in late
+    broken = by_release["Release: broken-rule (Consular Protection)"]["message"]
+    assert "State: repeat" in broken and "5 fields" in broken and "run `publisher release` again" in broken

@@ -239,3 +239,24 @@ def test_the_service_tells_of_an_overdue_embargo_and_a_repeat_rule_that_cannot_r
     assert "the embargo ended at" in late and "HKT and it is not live yet" in late
     broken = by_release["Release: broken-rule (Consular Protection)"]["message"]
     assert "State: repeat" in broken and "5 fields" in broken and "run `publisher release` again" in broken
+
+
+def test_a_url_with_a_token_comes_from_the_environment_and_is_never_logged(
+        project: Callable[[], Project], cli: Any, receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "hook-T0ken-5b1c9e"
+    monkeypatch.setenv("NOTIFY_HOOK_URL", receiver.url(token))
+    proj = project()
+    website(proj)
+    proj.settings["notify"] = [{"url_env": "NOTIFY_HOOK_URL", "events": ["live"]},
+                               {"url_env": "NOTIFY_UNSET_URL", "events": ["live"]}]
+    proj.write()
+    monkeypatch.delenv("NOTIFY_UNSET_URL", raising=False)
+    result = cli(proj, "--verbose", "release", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    [message] = receiver.at(token)
+    assert "live everywhere" in message["title"]
+    log = (proj.state_dir / "publisher.log").read_text(encoding="utf-8")
+    assert "notify[0] (url_env NOTIFY_HOOK_URL): told json://" in log
+    assert "notify[1] (url_env NOTIFY_UNSET_URL): the environment variable NOTIFY_UNSET_URL is not set" in log
+    assert token not in log and token not in result.output

@@ -74,7 +74,10 @@ def draft(manifest: Path, target: str, *, force: bool = False) -> DraftResult:
     import opencc
 
     convert = opencc.OpenCC(config).convert
-    result = DraftResult(str(doc.get("id", "")), manifest, source, target, config)
+    if not isinstance(doc.get("id"), str):
+        raise InputError(Problem(str(manifest), "id", "the manifest has no id",
+                                 "give the release its id first (run `publisher check` on it)"))
+    result = DraftResult(doc["id"], manifest, source, target, config)
     note = f"machine draft from {source} (OpenCC {config}); review it"
     for name in TEXT_FIELDS:
         _fill_text(doc, name, result, convert, note, force)

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from publisher.cli.console import app, env, err, out
+from publisher.cli.console import PLAIN, app, env, err, out
 from publisher.roles import Role
 
 if TYPE_CHECKING:
     from publisher.store.accounts import Accounts
 
-user_app = typer.Typer(no_args_is_help=True, help="Console users, their roles and API tokens.")
+user_app = typer.Typer(no_args_is_help=True, **PLAIN, help="Console users, their roles and API tokens.")
 app.add_typer(user_app, name="user")
 Name = Annotated[str, typer.Argument(help="The user name (the SSO name when a proxy signs users in).")]
 

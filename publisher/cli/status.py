@@ -78,10 +78,14 @@ def status(
 
 def _drafts(e: Env, release_ids: list[str]) -> None:
     """A line for each release with machine drafts no person has reviewed."""
-    from publisher.engine.drafts import unreviewed
     from publisher.store.drafts import drafted
 
-    for rid in sorted(drafted(e.store, release_ids)):
+    found = drafted(e.store, release_ids)
+    if not found:
+        return
+    from publisher.engine.drafts import unreviewed
+
+    for rid in sorted(found):
         release = e.store.get_release(rid)
         keys = unreviewed(e.store, release, e.store.release_hashes(rid)) if release else []
         if keys:

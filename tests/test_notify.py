@@ -9,7 +9,6 @@ import re
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, wait_for
 from tests.fakes.wechat_server import serve_wechat
 from tests.servers import target_spec
 
@@ -186,14 +185,6 @@ def test_quota_used_up_is_its_own_event(project: Callable[[], Project], cli: Any
     for secret in (wechat.fake.secret, *tokens):
         assert secret not in json.dumps(message)
 
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_the_service_tells_of_an_overdue_embargo_and_a_repeat_rule_that_cannot_run(

@@ -26,7 +26,7 @@ from publisher.store import Store, sqlite_url
 from tests import test_app_feed as feedtest
 from tests import test_signage as signtest
 from tests import test_wechat as wxtest
-from tests.conftest import Project
+from tests.conftest import Project, wait_for
 from tests.fakes.wechat_server import serve_wechat
 from tests.renditions import job as feed_job
 from tests.renditions import make_release, session_renditions
@@ -268,12 +268,4 @@ def test_processing_publications_are_polled_to_live(project: Callable[[], Projec
         assert pub is not None and pub.remote_id != first["article_id"]
         assert pub.journal["earlier_articles"] == [first["article_id"]]
 
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 

@@ -47,7 +47,7 @@ from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, R
 from publisher.schedule.planning import planned_jobs
 from publisher.schedule.service import Service
 from publisher.store import Store, sqlite_url
-from tests.conftest import Project
+from tests.conftest import Project, wait_for
 from tests.renditions import FixedClock
 
 
@@ -170,14 +170,6 @@ def state_of(cli: Any, proj: Project) -> dict[str, str]:
     rows = json.loads(cli(proj, "status", "--json").stdout)
     return {r["channel"]: r["state"] for r in rows}
 
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 # --- embargo ----------------------------------------------------------------------------------------

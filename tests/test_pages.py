@@ -115,3 +115,24 @@ def test_site_index_in_every_language_with_a_switcher(tmp_path: Path,
     channel.withdraw(job(make_release(tmp_path), {}, Journal()))
     assert sorted(p.name for p in www.glob("index*.html")) == ["index.html"]
     assert "Travel Safety" in pages["en"].read_text(encoding="utf-8")
+
+
+def test_text_in_another_language_than_the_page_is_marked(tmp_path: Path,
+                                                          renditions: dict[str, Rendition]) -> None:
+    """A French page with no French description: the English description, the page's own words
+    (publisher has none in French) and the date say they are English."""
+    channel = site(tmp_path, "Asia/Hong_Kong")
+    publish(channel, tmp_path, renditions, publish_at=AT, languages=["en", "fr"],
+            title={"en": "Consular Protection", "fr": "Protection consulaire"},
+            description={"en": "An animated video."}, captions={})
+    fr = (tmp_path / "www" / RID / "index.fr.html").read_text(encoding="utf-8")
+    assert '<html lang="fr">' in fr and "<h1 id=\"title\">Protection consulaire</h1>" in fr
+    assert '<p class="description" lang="en">An animated video.</p>' in fr
+    assert re.search(r'<p lang="en"><a href="video.mp4" download>Download the video \(MP4\)</a> · '
+                     r'<time datetime="2026-12-04T07:00:00\+08:00">4 December 2026</time></p>', fr)
+    en = (tmp_path / "www" / RID / "index.html").read_text(encoding="utf-8")
+    assert '<p class="description">An animated video.</p>' in en and "<p lang=" not in en
+    index = (tmp_path / "www" / "index.fr.html").read_text(encoding="utf-8")
+    assert '<html lang="fr">' in index and '<p lang="en"><time' in index
+    assert f'<h2><a href="{RID}/index.fr.html">Protection consulaire</a></h2>' in index
+    assert '<span lang="en">Also in:</span>' in index

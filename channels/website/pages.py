@@ -32,6 +32,11 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
           "October", "November", "December")
 
 
+def ui_language(lang: str) -> str:
+    """The language the pages' own words (and dates) are written in on a page in ``lang``."""
+    return lang if lang in UI else "en"
+
+
 def templates() -> jinja2.Environment:
     folder = resources.files("assets") / "templates"
     return jinja2.Environment(
@@ -95,8 +100,9 @@ def render_pages(release: Release, *, base_url: str, caption_langs: list[str], p
             lang=lang, title=title, hls_src=f"hls/{hls}", description=description, page_url=page_url,
             base_url=base_url,
             width=width or 1280, height=height or 720, og_locale=OG_LOCALES.get(lang, lang.replace("-", "_")),
-            json_ld=json_for_script(ld), ui=UI.get(lang, UI["en"]),
-            published=local_date(published, zone, lang),
+            json_ld=json_for_script(ld), ui=UI[ui_language(lang)], ui_lang=ui_language(lang),
+            description_lang=lang if release.description.get(lang) else release.default_language,
+            published=local_date(published, zone, ui_language(lang)),
             published_iso=published.astimezone(zone).isoformat(),
             languages=[{"code": c, "label": LABELS.get(c, c), "href": page_name(release, c),
                         "url": base_url + ("" if c == release.default_language else page_name(release, c))}
@@ -146,12 +152,12 @@ def render_site_index(releases: list[dict[str, Any]], *, titles: dict[str, str],
                             "title": r["title"].get(c) or r["title"][own],
                             "href": release_href(r["id"], c, own)}
                            for c in r["languages"] if c != shown],
-                "published": local_date(when, zone, lang) if when else "",
+                "published": local_date(when, zone, ui_language(lang)) if when else "",
                 "published_iso": when.astimezone(zone).isoformat() if when else "",
             })
         html = template.render(
             lang=lang, site_title=titles[title_lang], title_lang=title_lang, releases=items,
-            ui=UI.get(lang, UI["en"]),
+            ui=UI[ui_language(lang)], ui_lang=ui_language(lang),
             languages=[{"code": c, "label": LABELS.get(c, c), "href": lang_page(c, default)} for c in langs])
         pages[lang_page(lang, default)] = html.encode("utf-8")
     return pages

@@ -20,11 +20,11 @@ LABELS = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 OG_LOCALES = {"en": "en_GB", "zh-Hant": "zh_HK", "zh-Hans": "zh_CN"}
 UI = {
     "en": {"languages": "Languages", "download": "Download the video (MP4)", "empty": "No videos yet.",
-           "also": "Also in"},
+           "also": "Also in:"},
     "zh-Hant": {"languages": "語言", "download": "下載影片（MP4）", "empty": "暫時未有影片。",
-                "also": "其他語言"},
+                "also": "其他語言："},
     "zh-Hans": {"languages": "语言", "download": "下载视频（MP4）", "empty": "暂时没有视频。",
-                "also": "其他语言"},
+                "also": "其他语言："},
 }
 #: the order of languages in a switcher after the site's own
 KNOWN_ORDER = list(LABELS)

@@ -26,7 +26,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -267,9 +267,10 @@ class Channel(ABC):
     needs_links: ClassVar[bool] = False
 
     def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path,
-                 accounts: AccountState | None = None):
+                 accounts: AccountState | None = None, zone: tzinfo = UTC):
         self.name = name
         self.options = options
+        self.zone = zone  # the site config's time zone: dates that people read are in it
         self.config_dir = config_dir  # relative paths in options are relative to this
         self.state_dir = state_dir  # this channel's private folder (created by the core before a send)
         self.accounts: AccountState = accounts or NoAccountState()

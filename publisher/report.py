@@ -34,7 +34,7 @@ FIELDS = ("release", "channel", "kind", "state", "remote_id", "url", "checksum",
           "updated_at", "error", "note")
 #: the colour of each state, shared by the HTML report (the CLI has its own rich styles)
 STATE_COLOURS = {"live": "#1e7b34", "scheduled": "#0a6c8f", "processing": "#2a4db3", "pending": "#6b6b6b",
-                 "deferred": "#a86400", "failed": "#b3261e", "withdrawn": "#7b2a8f", "cancelled": "#8a8a8a"}
+                 "deferred": "#a86400", "failed": "#b3261e", "withdrawn": "#7b2a8f", "cancelled": "#5c6773"}
 MAX_EMBED = 4 * 1024 * 1024  # a bigger poster is linked as a local file instead of embedded
 
 
@@ -135,6 +135,7 @@ class ReleaseView:
     cells: dict[str, StatusRow]
     events: list[dict[str, str]] = field(default_factory=list)
     errors: list[StatusRow] = field(default_factory=list)
+    title_lang: str = ""  # the language the title is in (the release's default)
 
 
 def stored_releases(store: Store, ids: list[str]) -> dict[str, Release]:
@@ -173,7 +174,7 @@ def render_html(store: Store, selection: Selection, zone: ZoneInfo, *, generated
             publish_at=local(rel.publish_at, zone) if rel and rel.publish_at else "",
             poster=poster_source(store, rel, rid), cells=cells,
             events=[_event(e, zone) for e in store.events(rid, limit=200)],
-            errors=[c for c in cells.values() if c.error],
+            errors=[c for c in cells.values() if c.error], title_lang=rel.default_language if rel else "",
         ))
     template = _environment().from_string(
         (files("assets") / "templates" / "report.html.j2").read_text(encoding="utf-8"))

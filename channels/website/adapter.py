@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import datetime
 
 from channels.files import FileChannel, is_media
@@ -21,6 +22,9 @@ from channels.website.pages import render_pages, render_site_index
 from publisher.contract import Job, register
 from publisher.errors import NotFound
 from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, State
+
+#: the site index in a language other than the site's own
+INDEX_PAGE = re.compile(r"index\.[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*\.html")
 
 
 @register
@@ -60,22 +64,30 @@ class Website(FileChannel):
         out = [Upload.of_bytes("release.json", json.dumps(info, ensure_ascii=False, indent=1).encode())]
         pages = render_pages(release, base_url=self.url(release), caption_langs=caption_langs,
                              published=published, width=mp4.width, height=mp4.height, duration=mp4.duration,
-                             hls=job.renditions["web-hls"].main or "master.m3u8")
+                             hls=job.renditions["web-hls"].main or "master.m3u8", zone=self.zone)
         return out + [Upload.of_bytes(name, html) for name, html in pages.items()]
 
     def write_site_index(self, t: Target, exclude: str = "") -> None:
         releases = []
-        for name in t.listdir(""):
+        names = t.listdir("")
+        for name in names:
             if name.startswith(".") or "." in name or name == exclude:
                 continue
             try:
-                releases.append(json.loads(t.get_bytes(join(name, "release.json"))))
+                info = json.loads(t.get_bytes(join(name, "release.json")))
             except (NotFound, ValueError):
                 continue  # not a release folder
+            if isinstance(info, dict) and info.get("id") and info.get("languages") and \
+                    isinstance(info.get("title"), dict) and info["title"].get(info["languages"][0]):
+                releases.append(info)
         releases.sort(key=lambda r: (r.get("published", ""), r.get("id", "")), reverse=True)
-        html = render_site_index(releases, title=self.options.site_title or self.name,
-                                 lang=self.options.site_language)
-        write_atomic(t, html, "index.html")
+        pages = render_site_index(releases, titles=self.options.site_titles(self.name),
+                                  default=self.options.site_language, zone=self.zone)
+        for name, html in pages.items():
+            write_atomic(t, html, name)
+        for name in names:
+            if INDEX_PAGE.fullmatch(name) and name not in pages:
+                t.delete(name)  # a language no live release has any more
 
     def _outcome(self, job: Job, state: State, note: str = "") -> Outcome:
         return Outcome(state=state, remote_id=f"{job.release.id}/", url=self.url(job.release),

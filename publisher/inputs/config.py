@@ -135,7 +135,7 @@ class SiteConfig:
         opts = options or self.options[name]
         cls = channel_class(opts.kind)
         return cls(name, opts, config_dir=self.dir, state_dir=state_dir / "channels" / name,
-                   accounts=accounts)
+                   accounts=accounts, zone=self.zone)
 
     def cache_dir(self, state_dir: Path) -> Path:
         """The rendition cache: ``cache_dir`` (relative to this file), else in the state folder."""

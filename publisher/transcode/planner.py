@@ -17,6 +17,7 @@ from typing import Literal
 from publisher.contract import sha256_file
 from publisher.errors import InputError, TranscodeError
 from publisher.models import MasterInfo, Problem, Release, RenditionRequest
+from publisher.transcode.fonts import line_per_em
 from publisher.transcode.profiles import (
     CaptionParams,
     HlsParams,
@@ -60,8 +61,10 @@ class VideoSpec:
     burn: Path | None = None  # captions file burned into the picture
     burn_font: str = ""  # font family (from fc-match)
     burn_font_file: str = ""
-    burn_size: float = 0.0
-    burn_outline: float = 0.0
+    burn_size: float = 0.0  # character height (em), fraction of the picture height
+    burn_line_per_em: float = 1.0  # the font's line height in ems (libass sizes by the line)
+    burn_box_padding: float = 0.0
+    burn_box_opacity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -144,18 +147,19 @@ FONT_FAMILIES = {"zh-hant": "Noto Sans CJK TC", "zh-hk": "Noto Sans CJK HK", "zh
                  "ja": "Noto Sans CJK JP", "ko": "Noto Sans CJK KR"}
 
 
-def find_font(language: str) -> tuple[str, str]:
-    """(family, file) of the Noto CJK face for ``language``, found with fc-match, never assumed."""
+def find_font(language: str) -> tuple[str, str, int]:
+    """(family, file, face index in the file) of the Noto CJK face for ``language``, found with
+    fc-match, never assumed."""
     wanted = FONT_FAMILIES.get(language.lower(), "Noto Sans CJK TC")  # its Latin glyphs serve en too
     try:
-        out = subprocess.run(["fc-match", "-f", "%{family[0]}\n%{file}", wanted], capture_output=True,
-                             text=True, check=True, timeout=30).stdout.splitlines()
+        out = subprocess.run(["fc-match", "-f", "%{family[0]}\n%{file}\n%{index}", wanted],
+                             capture_output=True, text=True, check=True, timeout=30).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         out = []
     if len(out) < 2 or "Noto Sans CJK" not in out[0]:
         raise TranscodeError(f"font {wanted!r} not found for burning {language} subtitles; "
                              "install it: apt-get install fonts-noto-cjk")
-    return out[0], out[1]
+    return out[0], out[1], int(out[2]) if len(out) > 2 and out[2].isdigit() else 0
 
 
 class Hashes:
@@ -208,7 +212,7 @@ def wechat_fit(p: Mp4Params, master: MasterInfo, where: str) -> Mp4Params:
         "Publish a shorter cut to WeChat, or link to the video on another channel")
 
 
-def mp4_spec(p: Mp4Params, master: MasterInfo, font: tuple[str, str] | None,
+def mp4_spec(p: Mp4Params, master: MasterInfo, font: tuple[str, str, int] | None,
              burn: Path | None) -> VideoSpec:
     if p.canvas_width and p.canvas_height:
         frame = fit(p.canvas_width, p.canvas_height, master.width, master.height)
@@ -223,7 +227,10 @@ def mp4_spec(p: Mp4Params, master: MasterInfo, font: tuple[str, str] | None,
         audio=audio_spec(p, p.audio_kbps) if p.audio else None,
         burn=burn, burn_font=font[0] if font and burn else "",
         burn_font_file=font[1] if font and burn else "",
-        burn_size=p.subtitle_size if burn else 0.0, burn_outline=p.subtitle_outline if burn else 0.0,
+        burn_size=p.subtitle_size if burn else 0.0,
+        burn_line_per_em=line_per_em(font[1], font[2]) if font and burn else 1.0,
+        burn_box_padding=p.subtitle_box_padding if burn else 0.0,
+        burn_box_opacity=p.subtitle_box_opacity if burn else 0.0,
     )
 
 
@@ -250,7 +257,7 @@ def resolve(channel: str, request: RenditionRequest, release: Release, master: M
     params = profile.resolve(request.params, where=where)
     inputs: dict[str, str] = {}
     job = Job(key="", profile=profile, params=params)
-    font: tuple[str, str] | None = None
+    font: tuple[str, str, int] | None = None
     if isinstance(params, Mp4Params):
         if params.max_bytes is not None:
             params = job.params = wechat_fit(params, master, f"{channel}: ")

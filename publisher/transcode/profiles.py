@@ -63,8 +63,11 @@ class Mp4Params(X264):
     canvas_width: int | None = Field(None, ge=320, le=3840)
     canvas_height: int | None = Field(None, ge=180, le=2160)
     language: str | None = None  # which captions language to burn in; None: no subtitles
-    subtitle_size: float = Field(0.06, ge=0.05, le=0.15)  # font size, fraction of picture height
-    subtitle_outline: float = Field(0.004, ge=0.001, le=0.02)  # outline width, fraction of height
+    subtitle_size: float = Field(0.06, ge=0.05, le=0.15)  # character height, fraction of picture height
+    # a dark box behind the text instead of an outline, so it reads over any picture: its padding
+    # (fraction of picture height) and opacity (80 % at least keeps white text 4.5:1 over white)
+    subtitle_box_padding: float = Field(0.01, ge=0.002, le=0.03)
+    subtitle_box_opacity: float = Field(0.85, ge=0.8, le=1.0)
 
     @model_validator(mode="after")
     def _rate_control(self) -> Mp4Params:

@@ -38,16 +38,19 @@ Progress = Callable[[float, str], None]
 
 
 def write_burn_file(spec: VideoSpec, source: Path, target: Path) -> None:
-    """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, outlined.
-    Cue text is escaped for libass (``publisher.inputs.cues``): what the author wrote is what is drawn."""
+    """The captions as an ASS file styled for a hall screen: Noto CJK, ≥ 5 % of the height, white on
+    a dark box (ASS border style 3: the box takes the outline's colour and the outline's width as
+    its padding), so the text keeps its contrast over any picture. Cue text is escaped for libass
+    (``publisher.inputs.cues``): what the author wrote is what is drawn."""
     w, h = spec.width, spec.height
     subs = pysubs2.SSAFile()
     subs.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0",
                       "ScaledBorderAndShadow": "yes"})
     subs.styles = {"Default": pysubs2.SSAStyle(
-        fontname=spec.burn_font, fontsize=max(8, round(h * spec.burn_size)),
-        primarycolor=pysubs2.Color(255, 255, 255), outlinecolor=pysubs2.Color(0, 0, 0),
-        outline=max(1.0, round(h * spec.burn_outline, 1)), shadow=0, borderstyle=1,
+        fontname=spec.burn_font, fontsize=max(8, round(h * spec.burn_size * spec.burn_line_per_em)),
+        primarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0, round(255 * (1 - spec.burn_box_opacity))),
+        outline=max(1.0, round(h * spec.burn_box_padding, 1)), shadow=0, borderstyle=3,
         alignment=pysubs2.Alignment.BOTTOM_CENTER,
         marginl=round(w * 0.05), marginr=round(w * 0.05), marginv=round(h * 0.06))}
     subs.events = [pysubs2.SSAEvent(start=cue.start, end=cue.end, style="Default", text=to_ass_text(cue))

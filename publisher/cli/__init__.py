@@ -2,7 +2,7 @@
 
 The shared pieces (the app, consoles, reporters, tables) are in ``console``; each command module
 registers its verbs on the app: ``publish`` (check, plan, release, update, approve), ``fix``
-(retry, repair, withdraw, schedule cancel), ``status`` (status, schedule list), ``service``
+(retry, repair, withdraw, schedule cancel), ``preview``, ``status`` (status, schedule list), ``service``
 (run, worker), ``start`` (init, demo, channels, auth) and ``serve`` (the web console, users).
 """
 
@@ -16,10 +16,10 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli import fix, publish, serve, service, start, status
+from publisher.cli import fix, preview, publish, serve, service, start, status
 from publisher.cli.console import Env, app
 
-__all__ = ["app", "fix", "main", "publish", "serve", "service", "start", "status"]
+__all__ = ["app", "fix", "main", "preview", "publish", "serve", "service", "start", "status"]
 
 
 @app.callback()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from publisher.cli.console import ConsoleReporter, Manifest, Only, app, env, err, out
 
@@ -18,19 +17,16 @@ def preview(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     e = env(ctx)
     with ConsoleReporter() as reporter:
         result = render(e.engine(reporter), manifest, only)
-    table = Table(title=f"preview of {result.release}: {escape(result.title)}")
-    for col in ("channel", "language", "open"):
-        table.add_column(col)
+    out.print(f"preview of {result.release}: {escape(result.title)}")
     for ch in result.channels:
+        out.print(f"[bold]{escape(ch.name)}[/] ({ch.kind})" + (f": {escape(ch.url)}" if ch.url else ""))
         if ch.error:
-            table.add_row(f"{ch.name} ({ch.kind})", "", f"[red]no preview:[/] {escape(ch.error)}")
+            out.print(f"  [red]no preview:[/] {escape(ch.error)}")
         for shown in ch.shown:
-            opened = [result.folder / ch.name / f for f in (shown.page, shown.image) if f]
-            table.add_row(f"{ch.name} ({ch.kind})", shown.language,
-                          escape("\n".join(p.as_uri() for p in opened)))
+            opened = [(result.folder / ch.name / f).as_uri() for f in (shown.page, shown.image) if f]
+            out.print(f"  {shown.language}: {escape('  '.join(opened))}")
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", markup=True)
-    out.print(table)
     out.print(f"preview folder (only you can read it): {escape(str(result.folder))}")
     out.print("open the pages above in a browser on this machine, or see them side by side in the web "
               f"console (`publisher serve`) at /previews/{result.release}. Nothing was sent.")

@@ -44,12 +44,14 @@ def modes(root: Path) -> tuple[set[int], set[int]]:
 
 def rgb(path: Path, at: float | None = None) -> bytes:
     seek = ["-ss", str(at)] if at is not None else []
-    return subprocess.run(["ffmpeg", "-v", "error", *seek, "-i", str(path), "-frames:v", "1", "-pix_fmt", "rgb24",
-                           "-f", "rawvideo", "-"], check=True, capture_output=True).stdout
+    args = ["ffmpeg", "-v", "error", *seek, "-i", str(path), "-frames:v", "1", "-pix_fmt", "rgb24",
+            "-f", "rawvideo", "-"]
+    return subprocess.run(args, check=True, capture_output=True).stdout
 
 
 def test_preview_renders_every_channel_kind_and_sends_nothing(
-        project: Callable[[], Project], cli: Any, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+        project: Callable[[], Project], cli: Any, services: Services,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
     s, proj = services, project()
     full_project(proj, s, monkeypatch)
     rid = proj.manifest["id"]
@@ -98,7 +100,8 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
     article = (root / "wechat" / "article.html").read_text(encoding="utf-8")
     assert "<h1>领事保护</h1>" in article and '<p class="author">入境事務處</p>' in article
     assert f'<a href="{PUBLIC_WEB}{rid}/">观看视频</a>' in article
-    assert '<img src="cover.jpg">' in article and (root / "wechat" / "cover.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert '<img src="cover.jpg">' in article
+    assert (root / "wechat" / "cover.jpg").read_bytes()[:2] == b"\xff\xd8"
     draft = json.loads((root / "wechat" / "article.json").read_text(encoding="utf-8"))
     assert draft["content_source_url"] == f"{PUBLIC_WEB}{rid}/" and draft["digest"] == "领事保护动画短片。"
 
@@ -107,7 +110,8 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
     assert video["snippet"]["tags"] == ["consular protection", "travel safety"]
     assert video["localizations"]["zh-Hant"]["title"] == "領事保護"
     fields = {s["language"]: dict(s["fields"]) for s in shown["youtube"]["shown"]}
-    assert fields["zh-Hans"]["Title"] == "领事保护" and fields["en"]["Tags"] == "consular protection, travel safety"
+    assert fields["zh-Hans"]["Title"] == "领事保护"
+    assert fields["en"]["Tags"] == "consular protection, travel safety"
     assert (root / "youtube" / "thumbnail.jpg").read_bytes()[:2] == b"\xff\xd8"
 
     # signage: a frame of the signage rendition, during the first caption, with it burned in
@@ -120,7 +124,7 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
                if sum(abs(burned[i + k] - plain[i + k]) for k in range(3)) > 200]
     lower = [p for p in changed if p // width > height * 2 // 3]
     assert len(lower) > 200, "no caption burned into the bottom of the frame"
-    assert len(changed) - len(lower) < len(lower) // 5, "the frame differs from the master beyond the captions"
+    assert len(changed) - len(lower) < len(lower) // 5, "the frame differs from the master elsewhere"
 
     # a second preview replaces the first whole; a release afterwards encodes nothing again
     again = cli(proj, "preview", proj.manifest_path, "--only", "hall")
@@ -134,7 +138,6 @@ def test_preview_of_a_bad_manifest_is_refused_and_writes_nothing(
         project: Callable[[], Project], cli: Any, tmp_path: Path) -> None:
     proj = project()
     proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"), "public_url": PUBLIC_WEB})
-    proj.manifest["title"] = {"en": "A <b>title</b> that is fine", "zh-Hant": "領事保護", "zh-Hans": "领事保护"}
     proj.manifest["captions"] = {"en": "subs/missing.srt"}
     proj.write()
     result = cli(proj, "preview", proj.manifest_path)

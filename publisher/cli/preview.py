@@ -21,7 +21,7 @@ def preview(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     for ch in result.channels:
         out.print(f"[bold]{escape(ch.name)}[/] ({ch.kind})" + (f": {escape(ch.url)}" if ch.url else ""))
         if ch.error:
-            out.print(f"  [red]no preview:[/] {escape(ch.error)}")
+            out.print(f"  [{'red' if ch.failed else 'yellow'}]no preview:[/] {escape(ch.error)}")
         for shown in ch.shown:
             opened = [(result.folder / ch.name / f).as_uri() for f in (shown.page, shown.image) if f]
             out.print(f"  {shown.language}: {escape('  '.join(opened))}")
@@ -30,4 +30,4 @@ def preview(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     out.print(f"preview folder (only you can read it): {escape(str(result.folder))}")
     out.print("open the pages above in a browser on this machine, or see them side by side in the web "
               f"console (`publisher serve`) at /previews/{result.release}. Nothing was sent.")
-    raise typer.Exit(ExitCode.FAILED if any(ch.error for ch in result.channels) else ExitCode.OK)
+    raise typer.Exit(ExitCode.FAILED if any(ch.failed for ch in result.channels) else ExitCode.OK)

@@ -259,9 +259,9 @@ class Core:
     def preview(self, manifest: Path, task: Task) -> Outcome:
         """Every channel's output rendered privately; nothing sent, nothing recorded."""
         result = render_preview(self._engine("", task), manifest)
-        table = [{"channel": c.name, "state": "failed" if c.error else "previewed",
+        table = [{"channel": c.name, "state": "failed" if c.failed else "previewed" if c.shown else "none",
                   "detail": c.error or ", ".join(s.language for s in c.shown)} for c in result.channels]
-        failed = any(c.error for c in result.channels)
+        failed = any(c.failed for c in result.channels)
         headline = f"preview of {result.release} ready" + (" (with problems)" if failed else "")
         return Outcome(not failed, headline, [redact(w) for w in result.warnings], table, result.release)
 

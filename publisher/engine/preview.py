@@ -39,6 +39,7 @@ class ChannelPreview:
     url: str = ""
     shown: list[Shown] = field(default_factory=list)
     error: str = ""  # why this channel has no preview
+    failed: bool = False  # its rendering failed (not: its kind has none)
 
 
 @dataclass
@@ -111,7 +112,7 @@ def _one(engine: Engine, release: Release, name: str, ch: Channel, renditions: d
     try:
         shown = ch.preview(job, out)
     except PublisherError as exc:
-        return ChannelPreview(name, ch.kind, error=redact(str(exc)))
+        return ChannelPreview(name, ch.kind, error=redact(str(exc)), failed=True)
     if shown is None:
         return ChannelPreview(name, ch.kind, error=f"{ch.kind} channels have no preview")
     return ChannelPreview(name, ch.kind, shown.url, list(shown.shown))
@@ -154,7 +155,8 @@ def load_preview(state_dir: Path, release_id: str) -> PreviewResult | None:
         data = json.loads((folder / INDEX).read_text(encoding="utf-8"))
         channels = [ChannelPreview(c["name"], c["kind"], c["url"],
                                    [Shown(s["language"], tuple((str(a), str(b)) for a, b in s["fields"]),
-                                          s["page"], s["image"]) for s in c["shown"]], c["error"])
+                                          s["page"], s["image"]) for s in c["shown"]], c["error"],
+                                   bool(c["failed"]))
                     for c in data["channels"]]
         return PreviewResult(data["release"], data["title"], folder, datetime.fromisoformat(data["made"]),
                              channels, list(data["warnings"]))

@@ -56,6 +56,7 @@ def test_a_manifest_is_previewed_before_release_and_served_from_the_private_fold
             assert text in shown.text
         assert "drop channels have no preview" in shown.text
         assert shown.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+        assert f'<a href="/previews/{s.rid}">Preview of {s.rid}</a>' in pat.get("/start").text
         one = pat.get(f"/previews/{s.rid}?lang=zh-Hans").text
         assert "领事保护" in one and "Open the player page (web, English)" not in one
     with s.login("vera") as viewer:  # a viewer sees it, and gets no button to make one

@@ -51,9 +51,6 @@ class PreviewResult:
     channels: list[ChannelPreview]
     warnings: list[str] = field(default_factory=list)
 
-    def page(self, channel: ChannelPreview, shown: Shown) -> Path | None:
-        return self.folder / channel.name / shown.page if shown.page else None
-
 
 def previews_dir(state_dir: Path) -> Path:
     return state_dir / FOLDER

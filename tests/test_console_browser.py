@@ -206,6 +206,8 @@ def test_preview_of_each_channel_kind_before_release(
     page = browser()
     sign_in(page, s, "pat")
     page.get_by_role("link", name="Releases to start").click()
+    assert axe_serious(page) == [] and fits_390(page)  # four buttons a manifest, on a phone too
+    page.set_viewport_size({"width": 1200, "height": 900})
     page.get_by_role("button", name="Preview release.yaml").click()
     page.locator("#task-state", has_text="done").wait_for()
     page.get_by_role("link", name=f"Open the preview of {s.rid}").click()

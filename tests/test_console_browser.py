@@ -210,6 +210,8 @@ def test_preview_of_each_channel_kind_before_release(
     page.set_viewport_size({"width": 1200, "height": 900})
     page.get_by_role("button", name="Preview release.yaml").click()
     page.locator("#task-state", has_text="done").wait_for()
+    assert axe_serious(page) == [] and fits_390(page)  # the task page
+    page.set_viewport_size({"width": 1200, "height": 900})
     page.get_by_role("link", name=f"Open the preview of {s.rid}").click()
     assert page.get_by_role("heading", name="Preview: Consular Protection").is_visible()
     for name, kind in (("dav-web", "website"), ("app", "app-feed"), ("wechat", "wechat"),

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from publisher.contract import Job, Preview, PreviewFolder, register
 from publisher.store import Store, sqlite_url
 from tests.conftest import Project
+from tests.test_scheduler import Drop
 from tests.test_secrets import DAV_ENV, WECHAT_ENV, Services, configure, services  # noqa: F401
 
 PUBLIC_WEB = "https://www.example.gov.hk/videos/"
@@ -87,6 +89,9 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
         assert f"<h1>{title}</h1>" in (web / page).read_text(encoding="utf-8")
     assert (web / "hls" / "master.m3u8").is_file() and (web / "video.mp4").stat().st_size > 10_000
     assert sorted(p.name for p in (web / "captions").iterdir()) == ["en.vtt", "zh-Hans.vtt", "zh-Hant.vtt"]
+    sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=web, capture_output=True,
+                          text=True)
+    assert sums.returncode == 0 and len((web / "SHA256SUMS").read_text().splitlines()) > 10, sums.stderr
     assert json.loads((web / "release.json").read_text(encoding="utf-8"))["title"]["zh-Hant"] == "領事保護"
     assert shown["dav-web"]["url"] == f"{PUBLIC_WEB}{rid}/"
 
@@ -144,3 +149,33 @@ def test_preview_of_a_bad_manifest_is_refused_and_writes_nothing(
     assert result.exit_code == 2, result.output
     assert "missing.srt" in result.output
     assert not (proj.state_dir / "previews").exists()
+
+
+@register
+class BrokenPreview(Drop):
+    """A kind whose preview has a bug."""
+
+    kind = "broken-preview"
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        folder.write("half.txt", "started")
+        raise KeyError("poster")
+
+
+def test_one_channel_s_broken_preview_does_not_hide_the_others(
+        project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"), "public_url": PUBLIC_WEB})
+    proj.add_channel("odd", {"kind": "broken-preview", "target": str(proj.root / "odd")})
+    proj.add_channel("plain", {"kind": "drop", "target": str(proj.root / "plain")})
+    proj.write()
+    result = cli(proj, "preview", proj.manifest_path)
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "no preview: internal error in the broken-preview adapter: KeyError: 'poster'" in out
+    assert "no preview: drop channels have no preview" in out
+    root = proj.state_dir / "previews" / proj.manifest["id"]
+    record = json.loads((root / "preview.json").read_text(encoding="utf-8"))
+    index = {c["name"]: c for c in record["channels"]}
+    assert index["odd"]["failed"] and not index["plain"]["failed"] and not index["web"]["failed"]
+    assert (root / "web" / "index.html").is_file() and not (proj.root / "www").exists()

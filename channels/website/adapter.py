@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 
 from channels.files import FileChannel, is_media
-from channels.transports.base import ReleaseFolder, Target, Upload, join, sums_of, write_atomic
+from channels.transports.base import ReleaseFolder, Target, Upload, join, sums_of, sums_text, write_atomic
 from channels.website.options import KIND, WebsiteOptions
 from channels.website.pages import page_name, render_pages, render_site_index
 from publisher.contract import Job, Preview, PreviewFolder, Shown, register
@@ -83,11 +83,13 @@ class Website(FileChannel):
 
     def preview(self, job: Job, folder: PreviewFolder) -> Preview:
         """The release folder exactly as it would be staged: media, captions, poster and pages."""
-        for f in self.files(job):
+        files = self.files(job)
+        for f in files:
             if f.local is not None:
                 folder.copy(f.name, f.local)
             else:
                 folder.write(f.name, f.data or b"")
+        folder.write("SHA256SUMS", sums_text(sums_of(files)))
         release = job.release
         shown = [Shown(lang, (("Title", release.text("title", lang)),
                               ("Description", release.text("description", lang)),

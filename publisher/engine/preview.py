@@ -11,6 +11,7 @@ A new preview replaces the last one of the release whole.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from publisher.inputs.media import ffprobe_json
 from publisher.models import Release, Rendition
 from publisher.transcode.images import frame
 
+log = logging.getLogger("publisher")
 INDEX = "preview.json"
 FOLDER = "previews"
 
@@ -110,6 +112,10 @@ def _one(engine: Engine, release: Release, name: str, ch: Channel, renditions: d
         shown = ch.preview(job, out)
     except PublisherError as exc:
         return ChannelPreview(name, ch.kind, error=redact(str(exc)), failed=True)
+    except Exception as exc:  # one adapter's bug must not hide the other channels' previews
+        log.exception("preview on %s", name)
+        return ChannelPreview(name, ch.kind, failed=True, error=redact(
+            f"internal error in the {ch.kind} adapter: {type(exc).__name__}: {exc}"))
     if shown is None:
         return ChannelPreview(name, ch.kind, error=f"{ch.kind} channels have no preview")
     return ChannelPreview(name, ch.kind, shown.url, list(shown.shown))

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import pkgutil
+import shutil
 import stat
 import time
 import unicodedata
@@ -255,6 +256,65 @@ class Job:
         return self.clock.now()
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How a channel will show the release in one language: its texts (label, plain text) and
+    files of its preview folder: a ``page`` that looks as the public will see it, an ``image``."""
+
+    language: str
+    fields: tuple[tuple[str, str], ...] = ()
+    page: str = ""
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a channel would publish, rendered into its preview folder (``Channel.preview``);
+    ``url`` is its public address when known before anything is sent (other channels link to it)."""
+
+    shown: list[Shown]
+    url: str = ""
+
+
+class PreviewFolder:
+    """A channel's private preview folder: folders 0700, files 0600; nothing in it is public.
+    ``still`` (given by the core) writes a JPEG frame of a video, at a moment a caption of
+    ``language`` is shown when there is one."""
+
+    def __init__(self, path: Path, still: Callable[[Path, Path, str | None], None]) -> None:
+        self.path = path
+        self._still = still
+
+    def _target(self, name: str) -> Path:
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            raise ValueError(f"{name!r} is not a plain relative file name")
+        out = self.path.joinpath(*parts)
+        for folder in reversed(out.relative_to(self.path).parents):
+            (self.path / folder).mkdir(mode=0o700, exist_ok=True)
+        return out
+
+    def write(self, name: str, data: bytes | str) -> str:
+        out = self._target(name)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return name
+
+    def copy(self, name: str, source: Path) -> str:
+        out = self._target(name)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f, source.open("rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+        return name
+
+    def still(self, name: str, video: Path, language: str | None = None) -> str:
+        out = self._target(name)
+        self._still(video, out, language)
+        out.chmod(0o600)
+        return name
+
+
 class Channel(ABC):
     """One channel kind. Subclasses set ``kind`` and ``Options`` and register with ``@register``."""
 
@@ -309,6 +369,11 @@ class Channel(ABC):
     @abstractmethod
     def status(self, job: Job) -> RemoteStatus:
         """Ask the channel what is there now."""
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview | None:
+        """Render what ``publish`` would send, as the public will see it, into ``folder``, with
+        the renditions of ``job``; send nothing, touch no target. None: this kind has no preview."""
+        return None
 
     def housekeeping(self, now: datetime) -> list[str]:
         """Periodic upkeep that ``publisher run`` does for this channel (e.g. drop expired

@@ -1,6 +1,7 @@
 """The console in Chromium through Playwright: sign-in, wrong password, roles, CSRF refusal,
 four eyes, a release started from releases_dir going live (the real website channel), withdraw
-with confirmation; axe-core on the login, dashboard and release pages; every page at 390 px.
+with confirmation, a preview of each channel kind before release (the player plays from the
+preview); axe-core on the login, dashboard, release and preview pages; every page at 390 px.
 
 Pages update live (the release and task pages poll their fragments): the tests wait for the new
 state to appear without reloading. Screenshots go to the test's tmp folder and to
@@ -19,6 +20,9 @@ import pytest
 
 from tests.conftest import Project
 from tests.console_site import PASSWORD, Site, site  # noqa: F401
+from tests.test_player_browser import PLAYS
+from tests.test_preview import PUBLIC_WEB, full_project
+from tests.test_secrets import Services, services  # noqa: F401
 
 Make = Callable[..., Site]
 WAIT = 120_000  # ms: a first encode of the session's master may run inside this
@@ -180,3 +184,66 @@ def test_four_eyes_refused_then_approved_by_a_second_user(site: Make, browser: A
     assert (target / s.rid / "index.html").exists()
     assert s.store().approval(s.rid)[0] == "quinn"  # type: ignore[index]
     assert quinn.get_by_role("cell", name="quinn").count() >= 2  # approve and release, by name
+
+
+def every_kind(services: Services, monkeypatch: pytest.MonkeyPatch) -> Callable[[Project], None]:
+    """A website on WebDAV, an app feed with push, WeChat, YouTube (the fakes) and signage."""
+    def setup(proj: Project) -> None:
+        proj.channels.pop("drop-a")
+        full_project(proj, services, monkeypatch)
+    return setup
+
+
+IMAGES_LOADED = """() => Array.from(document.querySelectorAll('main img'))
+    .map(i => [i.alt, i.complete && i.naturalWidth > 0])"""
+
+
+def test_preview_of_each_channel_kind_before_release(
+        site: Make, browser: Any, services: Services, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path) -> None:
+    s = site(setup=every_kind(services, monkeypatch))
+    s.start()
+    page = browser()
+    sign_in(page, s, "pat")
+    page.get_by_role("link", name="Releases to start").click()
+    assert axe_serious(page) == [] and fits_390(page)  # four buttons a manifest, on a phone too
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.get_by_role("button", name="Preview release.yaml").click()
+    page.locator("#task-state", has_text="done").wait_for()
+    assert axe_serious(page) == [] and fits_390(page)  # the task page
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.get_by_role("link", name=f"Open the preview of {s.rid}").click()
+    assert page.get_by_role("heading", name="Preview: Consular Protection").is_visible()
+    for name, kind in (("dav-web", "website"), ("app", "app-feed"), ("wechat", "wechat"),
+                       ("youtube", "youtube"), ("hall", "signage")):
+        assert page.get_by_role("heading", name=f"{name} ({kind})", exact=True).is_visible()
+    images = page.evaluate(IMAGES_LOADED)
+    assert len(images) == 3 + 3 + 1 + 3 + 1 and all(ok for _, ok in images), images
+    for text in ("入境事務處", "consular protection, travel safety", "领事保护动画短片。", "lobby"):
+        assert page.get_by_text(text).first.is_visible()
+    assert axe_serious(page) == []
+    shot(page, tmp_path / "console-preview.png")
+    assert fits_390(page)
+    shot(page, tmp_path / "console-preview-390.png")
+    page.set_viewport_size({"width": 1200, "height": 900})
+    # one language at a time
+    page.get_by_role("link", name="繁體中文", exact=True).click()
+    assert page.get_by_role("heading", name="youtube · 繁體中文").is_visible()
+    assert page.get_by_role("heading", name="youtube · English").count() == 0
+    # the WeChat article as it will read, then the website's player page, which plays
+    page.get_by_role("link", name="All languages").click()
+    page.get_by_role("link", name="Open the article (wechat, 简体中文)").click()
+    assert page.get_by_role("heading", name="领事保护").is_visible()
+    assert page.get_by_role("link", name="观看视频").get_attribute("href") == f"{PUBLIC_WEB}{s.rid}/"
+    page.go_back()
+    page.get_by_role("link", name="Open the player page (dav-web, English)").click()
+    assert page.get_by_role("heading", name="Consular Protection").is_visible()
+    played = page.evaluate(PLAYS)
+    assert played["error"] is None and played["now"] > played["start"] + 0.3, played
+    assert f"/previews/{s.rid}/files/dav-web/" in played["src"]
+    assert fits_390(page)
+    shot(page, tmp_path / "console-preview-player-390.png")
+    # nothing went anywhere, nothing was recorded
+    assert list(services.dav.root.rglob("*")) == [] and services.youtube.model.log == []
+    assert services.wechat.fake.calls == [] and services.fcm.messages == []
+    assert s.store().get_release(s.rid) is None

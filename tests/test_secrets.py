@@ -93,8 +93,8 @@ def run_all(cli: Any, proj: Project, s: Services) -> dict[str, int]:
     """Every verb that may print a secret, verbose, with its output kept for the grep."""
     codes: dict[str, int] = {}
     rid, manifest, html = proj.manifest["id"], str(proj.manifest_path), str(proj.root / "report.html")
-    commands = [["check", manifest], ["plan", manifest], ["release", manifest], ["release", manifest],
-                ["channels"], ["status"], ["status", "--json"], ["status", "--csv"],
+    commands = [["check", manifest], ["plan", manifest], ["preview", manifest], ["release", manifest],
+                ["release", manifest], ["channels"], ["status"], ["status", "--json"], ["status", "--csv"],
                 ["status", "--html", html], ["status", "--verify"], ["retry", rid], ["update", manifest],
                 ["withdraw", rid], ["status", "--json"]]
     for cmd in commands:

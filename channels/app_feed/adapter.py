@@ -50,7 +50,7 @@ from channels.app_feed.fcm import Ambiguous, send_push
 from channels.app_feed.options import KIND, AppFeedOptions
 from channels.files import FileChannel
 from channels.transports.base import ReleaseFolder, Target, sums_of, write_atomic
-from publisher.contract import Job, register
+from publisher.contract import Job, Preview, PreviewFolder, Shown, register
 from publisher.errors import AuthError, NotFound, Rejected
 from publisher.models import Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
@@ -134,6 +134,19 @@ class AppFeed(FileChannel):
                 "sums_url": base + "SHA256SUMS",
             },
         }
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        """The feed item as the app would list it (``item.json``), with its poster."""
+        item = self.item(job, self.first_published(job, lambda: None))
+        folder.write("item.json", json.dumps(item, ensure_ascii=False, indent=1))
+        poster = job.renditions["poster"]
+        folder.copy("poster.jpg", poster.path(poster.main or "poster.jpg"))
+        extra = item["_publisher"]
+        shown = [Shown(lang, (("Title", extra["title"][lang] or item["title"]),
+                              ("Text", extra["content_text"][lang] or item["content_text"]),
+                              ("Published", item["date_published"]), ("Opens", item["url"])),
+                       page="item.json", image="poster.jpg") for lang in job.release.languages]
+        return Preview(shown, url=self.options.public_url + FEED)
 
     def read_feed(self, t: Target) -> dict[str, Any]:
         try:

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from channels.files import FileChannel
 from channels.signage.options import KIND, SignageOptions, SignageOverrides
 from channels.transports.base import Target, join, parse_sums, random_name, sums_text, write_atomic
-from publisher.contract import Job, register
+from publisher.contract import Job, Preview, PreviewFolder, Shown, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
     Outcome,
@@ -206,6 +206,16 @@ class Signage(FileChannel):
                  ("\n".join(m3u).encode() + b"\n", "playlist.m3u8"), (playlist, "playlist.json")]
         for data, name in steps if sums_first else reversed(steps):
             write_atomic(t, data, join(site, name))
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        """A frame of the signage rendition with its burned subtitles, and the playlist item."""
+        r, lang = job.renditions["signage"], self._language(job.release)
+        item = self._item(job, r)
+        folder.write("item.json", json.dumps(item, ensure_ascii=False, indent=1))
+        folder.still("frame.jpg", r.main_path, lang)
+        fields = (("Title", item["title"]), ("Sites", ", ".join(self._sites(job.release))),
+                  ("Shown from", item["start"] or "publish time"), ("Until", item["end"] or "withdrawn"))
+        return Preview([Shown(lang, fields, page="item.json", image="frame.jpg")])
 
     # --- verbs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> Outcome:

@@ -16,10 +16,10 @@ import re
 from datetime import datetime
 
 from channels.files import FileChannel, is_media
-from channels.transports.base import ReleaseFolder, Target, Upload, join, sums_of, write_atomic
+from channels.transports.base import ReleaseFolder, Target, Upload, join, sums_of, sums_text, write_atomic
 from channels.website.options import KIND, WebsiteOptions
-from channels.website.pages import render_pages, render_site_index
-from publisher.contract import Job, register
+from channels.website.pages import page_name, render_pages, render_site_index
+from publisher.contract import Job, Preview, PreviewFolder, Shown, register
 from publisher.errors import NotFound
 from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, State
 
@@ -92,6 +92,23 @@ class Website(FileChannel):
     def _outcome(self, job: Job, state: State, note: str = "") -> Outcome:
         return Outcome(state=state, remote_id=f"{job.release.id}/", url=self.url(job.release),
                        checksum=job.renditions["web-mp4"].main_sha256, note=note)
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        """The release folder exactly as it would be staged: media, captions, poster and pages."""
+        files = self.files(job)
+        for f in files:
+            if f.local is not None:
+                folder.copy(f.name, f.local)
+            else:
+                folder.write(f.name, f.data or b"")
+        folder.write("SHA256SUMS", sums_text(sums_of(files)))
+        release = job.release
+        shown = [Shown(lang, (("Title", release.text("title", lang)),
+                              ("Description", release.text("description", lang)),
+                              ("Address", self.url(release) + ("" if lang == release.default_language
+                                                                else page_name(release, lang)))),
+                       page=page_name(release, lang), image="poster.jpg") for lang in release.languages]
+        return Preview(shown, url=self.url(release))
 
     # --- verbs -----------------------------------------------------------------------------
     def publish(self, job: Job) -> Outcome:

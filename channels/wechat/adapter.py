@@ -20,9 +20,16 @@ from typing import Any, ClassVar
 
 from channels.wechat import repeat
 from channels.wechat.api import WeChatAPI
-from channels.wechat.article import Texts, draft_article, fingerprint, public_page, text_problems
+from channels.wechat.article import (
+    Texts,
+    article_page,
+    draft_article,
+    fingerprint,
+    public_page,
+    text_problems,
+)
 from channels.wechat.options import KIND, WeChatOptions, WeChatOverrides
-from publisher.contract import Channel, Job, register
+from publisher.contract import Channel, Job, Preview, PreviewFolder, Shown, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
     ChannelPlan,
@@ -98,6 +105,20 @@ class WeChat(Channel):
         if not name:
             raise Rejected(f"the {profile!r} rendition has no file")
         return r.path(name), r.file(name).sha256
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        """The article as it will read (``article.html``), the draft as it would be sent
+        (``article.json``) and its cover; the cover's WeChat address is known only once uploaded."""
+        cover, _ = self._rendition(job, "cover")
+        folder.copy("cover.jpg", cover)
+        article = self._article(job, "(given by WeChat when the cover is uploaded)", "cover.jpg")
+        folder.write("article.json", json.dumps(article, ensure_ascii=False, indent=1))
+        lang = self.options.language
+        folder.write("article.html", article_page(article, lang))
+        link = article.get("content_source_url", "") or "none: no other channel has a public page"
+        fields = (("Title", article["title"]), ("Author", article["author"]),
+                  ("Digest", article["digest"]), ("Link", link))
+        return Preview([Shown(lang, fields, page="article.html", image="cover.jpg")])
 
     # --- steps -----------------------------------------------------------------------------
     def _material(self, api: WeChatAPI, job: Job, kind: str, path: Path, sha: str) -> str:

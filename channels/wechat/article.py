@@ -76,3 +76,19 @@ def draft_article(release: Release, texts: Texts, language: str, *, link: str, t
     if link:
         article["content_source_url"] = link
     return article
+
+
+PAGE_STYLE = ("body { max-width: 40rem; margin: 0 auto; padding: 1rem; "
+              "font: 1rem/1.6 system-ui, sans-serif; } "
+              "img { max-width: 100%; } .author, .digest { color: #555; }")
+
+
+def article_page(article: dict[str, Any], language: str) -> str:
+    """The article as a reader will see it, as one HTML page (a preview; its texts escaped,
+    ``content`` as sent, which escapes the author's text itself)."""
+    title = html.escape(article["title"])
+    head = "".join(f'<p class="{k}">{html.escape(str(article[k]))}</p>\n' for k in ("author", "digest"))
+    return (f'<!DOCTYPE html>\n<html lang="{html.escape(language)}">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{title}</title>\n<style>{PAGE_STYLE}</style>\n</head>\n<body>\n<main>\n"
+            f"<h1>{title}</h1>\n{head}{article['content']}\n</main>\n</body>\n</html>\n")

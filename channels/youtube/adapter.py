@@ -21,7 +21,7 @@ from channels.youtube.meta import CAPTION_NAMES, THUMBNAIL_MAX, Presentation, me
 from channels.youtube.options import KIND, UPLOAD, YouTubeOptions, YouTubeOverrides
 from channels.youtube.quota import Ledger
 from channels.youtube.upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, Embargo, Job, register, sha256_file
+from publisher.contract import Channel, Embargo, Job, Preview, PreviewFolder, Shown, register, sha256_file
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
@@ -119,6 +119,20 @@ class YouTube(Channel):
     def body(self, release: Release, shown: Presentation, *, schedule: bool) -> dict[str, Any]:
         return video_body(release, privacy=shown.privacy, category=shown.category_id,
                           made_for_kids=shown.made_for_kids, schedule=schedule)
+
+    def preview(self, job: Job, folder: PreviewFolder) -> Preview:
+        """The video resource as it would be sent (``video.json``) and the thumbnail; per
+        localization its title, description and tags."""
+        release, shown = job.release, self.presentation(job.release)
+        body = self.body(release, shown, schedule=release.publish_at is not None)
+        folder.write("video.json", json.dumps(body, ensure_ascii=False, indent=1))
+        poster = job.renditions["poster"]
+        folder.copy("thumbnail.jpg", poster.path("poster.jpg"))
+        tags = ", ".join(release.tags)
+        return Preview([Shown(lang, (("Title", release.text("title", lang)),
+                                     ("Description", release.text("description", lang)),
+                                     ("Tags", tags), ("Privacy", body["status"]["privacyStatus"])),
+                              page="video.json", image="thumbnail.jpg") for lang in release.languages])
 
     def check(self, job: Job) -> Presentation:
         """Refuse bad metadata, and a publishAt that has passed, before anything is sent."""

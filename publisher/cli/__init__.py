@@ -2,9 +2,9 @@
 
 The shared pieces (the app, consoles, reporters, tables) are in ``console``; each command module
 registers its verbs on the app: ``publish`` (check, plan, release, update, approve), ``fix``
-(retry, repair, withdraw, schedule cancel), ``status`` (status, schedule list), ``service``
-(run, worker), ``start`` (init, demo, channels, auth), ``serve`` (the web console, users) and
-``draft`` (Chinese drafted from the other script).
+(retry, repair, withdraw, schedule cancel), ``preview``, ``status`` (status, schedule list),
+``service`` (run, worker), ``start`` (init, demo, channels, auth), ``serve`` (the web console, users)
+and ``draft`` (Chinese drafted from the other script).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli import draft, fix, publish, serve, service, start, status
+from publisher.cli import draft, fix, preview, publish, serve, service, start, status
 from publisher.cli.console import Env, app
 
-__all__ = ["app", "draft", "fix", "main", "publish", "serve", "service", "start", "status"]
+__all__ = ["app", "draft", "fix", "main", "preview", "publish", "serve", "service", "start", "status"]
 
 
 @app.callback()

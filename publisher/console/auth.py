@@ -33,7 +33,7 @@ LOGIN_COOKIE = "publisher_login"
 NEEDS: dict[Verb | str, Role] = {
     Verb.approve: Role.approver, Verb.retry: Role.publisher, Verb.update: Role.publisher,
     Verb.repair: Role.publisher, Verb.withdraw: Role.publisher, Verb.cancel: Role.publisher,
-    "start": Role.publisher, "users": Role.admin,
+    "start": Role.publisher, "preview": Role.publisher, "users": Role.admin,
 }
 
 

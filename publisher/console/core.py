@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,11 +22,13 @@ from publisher.engine import release as manifest_verbs
 from publisher.engine import verbs
 from publisher.engine.context import Context
 from publisher.engine.engine import Engine
+from publisher.engine.preview import PreviewResult, load_preview
+from publisher.engine.preview import preview as render_preview
 from publisher.engine.release import AWAITING, Dispatch
 from publisher.engine.results import RunResult
 from publisher.errors import FourEyes, InputError
 from publisher.inputs.config import SiteConfig
-from publisher.inputs.manifest import load_release
+from publisher.inputs.manifest import ID_PATTERN, load_release
 from publisher.models import Event, MasterInfo, Problem, Publication, Release, Selection, State, StatusQuery
 from publisher.models import StatusRow as StatusRow
 from publisher.store import Store
@@ -74,6 +77,7 @@ class Candidate:
     title: str = ""
     problem: str = ""
     states: dict[str, int] = field(default_factory=dict)  # of the recorded release, if any
+    previewed: bool = False
 
 
 def hashes_digest(hashes: dict[str, str]) -> str:
@@ -251,6 +255,40 @@ class Core:
                              if p.quota else "")})
         return Outcome(True, f"plan for {prep.release.id}", lines, table, prep.release.id)
 
+    # --- previews -----------------------------------------------------------------------------
+    def preview(self, manifest: Path, task: Task) -> Outcome:
+        """Every channel's output rendered privately; nothing sent, nothing recorded."""
+        result = render_preview(self._engine("", task), manifest)
+        table = [{"channel": c.name, "state": "failed" if c.failed else "previewed" if c.shown else "none",
+                  "detail": c.error or ", ".join(s.language for s in c.shown)} for c in result.channels]
+        failed = any(c.failed for c in result.channels)
+        headline = f"preview of {result.release} ready" + (" (with problems)" if failed else "")
+        return Outcome(not failed, headline, [redact(w) for w in result.warnings], table, result.release)
+
+    def last_preview(self, release_id: str) -> PreviewResult | None:
+        return load_preview(self.ctx.state_dir, release_id) if re.fullmatch(ID_PATTERN, release_id) else None
+
+    def preview_file(self, release_id: str, channel: str, name: str) -> Path | None:
+        """A file of the last preview of ``release_id`` on ``channel``, or None: anything that is
+        not a plain file reached through plain folders (no '..', no hidden name, no link) is none."""
+        found = self.last_preview(release_id)
+        if found is None or channel not in {c.name for c in found.channels}:
+            return None
+        parts = name.split("/")
+        if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p for p in parts):
+            return None
+        path = found.folder
+        for part in (channel, *parts):
+            path = path / part
+            if path.is_symlink():
+                return None
+        return path if path.is_file() and path.resolve().is_relative_to(found.folder.resolve()) else None
+
+    def stored_manifest(self, release_id: str) -> Path:
+        """The manifest a recorded release was last released from."""
+        release, _ = self._engine("").stored(release_id)
+        return release.manifest_path
+
     # --- releases_dir -----------------------------------------------------------------------
     def candidates(self) -> list[Candidate]:
         root = self.releases_dir()
@@ -269,6 +307,7 @@ class Core:
                 item.problem = redact(str(exc.problems[0])) if exc.problems else "not a release manifest"
             else:
                 item.release_id, item.title = release.id, release.text("title")
+                item.previewed = (self.ctx.state_dir / "previews" / release.id / "preview.json").is_file()
                 for p in self.store.publications(release.id):
                     item.states[p.state] = item.states.get(p.state, 0) + 1
             found.append(item)

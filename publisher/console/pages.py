@@ -21,6 +21,7 @@ from publisher.models import State
 from .app import Call, Console, endpoint
 from .auth import LOGIN_COOKIE, SESSION_COOKIE, same
 from .core import Detail, StatusRow, Verb, hashes_digest
+from .previews import preview_routes
 from .tasks import Outcome, Task
 from .users import user_routes
 
@@ -192,6 +193,8 @@ def release_page(call: Call) -> Response:
     if d is None:
         return call.render("message.html.j2", 404, title="Not found", message=f"No release '{rid}'.")
     return call.render("release.html.j2", actions=actions(call, d), seen=hashes_digest(d.hashes),
+                       previewed=call.console.core.last_preview(rid),
+                       may_preview=call.who is not None and call.who.may("preview"),
                        require_approval=call.console.core.require_approval, **release_context(call, d))
 
 
@@ -251,9 +254,9 @@ def start(call: Call) -> Response:
     assert call.who is not None
     what = call.request.path_params["action"]
     core = call.console.core
-    if what not in ("check", "plan", "release"):
+    if what not in ("check", "plan", "preview", "release"):
         return call.render("message.html.j2", 404, title="Not found", message=f"No action '{what}'.")
-    if not call.who.may("start"):
+    if not call.who.may("preview" if what == "preview" else "start"):
         log.warning("%s (%s) may not %s from the releases folder: refused", call.user,
                     call.who.user.role.value, what)
         return call.render("message.html.j2", 403, title="Not allowed",
@@ -265,6 +268,7 @@ def start(call: Call) -> Response:
         return call.render("message.html.j2", 400, title="Not a manifest", message=str(exc))
     work = {"check": lambda t: _problems(core.check, manifest, t),
             "plan": lambda t: _problems(core.plan, manifest, t),
+            "preview": lambda t: _problems(core.preview, manifest, t),
             "release": lambda t: core.start_release(manifest, call.user, t)}[what]
     task = call.console.tasks.start(what, relative, call.user, work)
     return RedirectResponse(f"/tasks/{task.id}", 303)
@@ -299,6 +303,7 @@ def routes(console: Console) -> list[Route]:
         Route("/releases/{rid}", e(console, release_page), methods=["GET"]),
         Route("/fragments/releases/{rid}", e(console, release_fragment), methods=["GET"]),
         Route("/releases/{rid}/{verb}", e(console, act), methods=["POST"]),
+        *preview_routes(console),
         Route("/start", e(console, start_page), methods=["GET"]),
         Route("/start/{action}", e(console, start), methods=["POST"]),
         Route("/tasks/{tid:int}", e(console, task_page), methods=["GET"]),

@@ -60,3 +60,14 @@ def make_image(params: ImageParams, master: MasterInfo, thumbnail: Path | None, 
             size = fit(size[0], size[1], int(size[0] * 0.8), int(size[1] * 0.8))
         else:
             raise TranscodeError(f"cannot make {name} small enough ({params.max_bytes} bytes)")
+
+
+def frame(video: Path, at: float, out: Path, *, ffmpeg: str = "ffmpeg") -> None:
+    """Write the frame of ``video`` shown at ``at`` seconds to ``out`` (JPEG, the video's size)."""
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", "-ss", f"{max(at, 0):.3f}",
+            "-i", "file:" + str(video), "-frames:v", "1", "-vf", "format=yuvj420p", "-q:v", "3",
+            "-update", "1", "-f", "image2", "-c:v", "mjpeg", str(out)]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not out.is_file():
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        raise TranscodeError(f"ffmpeg could not take a frame of {video.name}:\n{tail}")

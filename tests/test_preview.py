@@ -86,7 +86,7 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
     web = root / "dav-web"
     for page, title in (("index.html", "Consular Protection"), ("index.zh-Hant.html", "領事保護"),
                         ("index.zh-Hans.html", "领事保护")):
-        assert f"<h1>{title}</h1>" in (web / page).read_text(encoding="utf-8")
+        assert f">{title}</h1>" in (web / page).read_text(encoding="utf-8")
     assert (web / "hls" / "master.m3u8").is_file() and (web / "video.mp4").stat().st_size > 10_000
     assert sorted(p.name for p in (web / "captions").iterdir()) == ["en.vtt", "zh-Hans.vtt", "zh-Hant.vtt"]
     sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=web, capture_output=True,

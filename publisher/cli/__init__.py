@@ -25,16 +25,31 @@ __all__ = ["app", "fix", "main", "publish", "serve", "service", "start", "status
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", envvar="PUBLISHER_CONFIG",
-                                         help="Site config file.")] = Path("publisher.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="PUBLISHER_CONFIG", show_default=False,
+        help="Site config file (default: ./publisher.yaml if present, else the config this state "
+             "folder last used).")] = None,
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="PUBLISHER_HOME",
                                             help="State store, rendition cache and logs.")]
     = Path("~/.local/share/publisher"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
-    state = Path(os.path.expanduser(str(state_dir)))
-    ctx.obj = Env(config_path=Path(os.path.expanduser(str(config))), state_dir=state)
+    state = Path(os.path.abspath(os.path.expanduser(str(state_dir))))
+    ctx.obj = Env(config_path=find_config(config, state), state_dir=state)
     setup_logging(state, verbose, to_file=ctx.invoked_subcommand not in READ_ONLY)
+
+
+def find_config(given: Path | None, state_dir: Path) -> Path:
+    """``--config`` (or PUBLISHER_CONFIG), else ./publisher.yaml, else the one the state folder
+    last used, so that `publisher status` works from any folder."""
+    from publisher.engine.context import recorded_config
+
+    if given is not None:
+        return Path(os.path.abspath(os.path.expanduser(str(given))))
+    here = Path("publisher.yaml")
+    if here.is_file():
+        return here.absolute()
+    return recorded_config(state_dir) or here.absolute()
 
 
 #: commands that write nothing, not even the state folder or its log

@@ -1,0 +1,118 @@
+"""The operator's command line as a comms officer meets it: status that fits the terminal, config
+found from any folder, safe verbs, messages in words."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project
+from tests.test_scheduler import drop, iso
+
+LONG_ID = "consular-protection-winter-travel-2026"
+PUBLIC = "https://www.immd.gov.hk/eng/videos/travel-safety/consular-protection/"
+
+
+def publisher(proj: Project, *args: str | Path, cwd: Path | None = None, columns: int | None = None,
+              env: dict[str, str] | None = None, config: bool = True,
+              **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``publisher ARGS`` in a subprocess, as an operator runs it."""
+    run_env = {**proj.env(), **(env or {})}
+    if not config:
+        run_env.pop("PUBLISHER_CONFIG")
+    if columns:
+        run_env["COLUMNS"] = str(columns)
+    return subprocess.run([sys.executable, "-m", "publisher", *map(str, args)], cwd=cwd or proj.root,
+                          env=run_env, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def website(proj: Project, name: str = "immd-web") -> Path:
+    target = proj.root / f"www-{name}"
+    proj.add_channel(name, {"kind": "website", "target": str(target), "public_url": PUBLIC})
+    return target
+
+
+@pytest.fixture
+def busy(project: Callable[[], Project], cli: Any) -> Project:
+    """Two releases: one scheduled for tomorrow (a website staged with a note, a feed), one live on
+    a feed with a signage share that refused it with a long error."""
+    proj = project()
+    website(proj)
+    drop(proj, "app-feed")
+    proj.manifest["id"] = LONG_ID
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(days=1))
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    proj.channels.pop("immd-web")
+    bad = drop(proj, "lobby-signage-kowloon")
+    bad.mkdir()
+    (bad / "BROKEN").write_text("playlist rejected: the start time 2026-12-01T10:00:00+08:00 is in the "
+                                "past for player LWR-1 at /srv/signage/lobby/playlists/current.xml",
+                                encoding="utf-8")
+    proj.manifest["id"] = "travel-safety-2026"
+    del proj.manifest["publish_at"]
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 1
+    return proj
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_status_fits_the_terminal_without_breaking_ids_channels_or_states(
+        busy: Project, cli: Any, monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = cli(busy, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines), "\n".join(lines)
+    for rid in (LONG_ID, "travel-safety-2026"):
+        assert any(line.startswith(rid) for line in lines), rid
+    expected = {(LONG_ID, "immd-web", "scheduled"), (LONG_ID, "app-feed", "scheduled"),
+                ("travel-safety-2026", "app-feed", "live"),
+                ("travel-safety-2026", "lobby-signage-kowloon", "failed")}
+    release = ""
+    seen = set()
+    for line in lines:
+        words = line.split()
+        if line and not line.startswith(" "):
+            release = words[0]
+        elif len(words) >= 3 and line.startswith("  ") and not line.startswith("   "):
+            seen.add((release, words[0], words[2]))
+    assert expected <= seen, "\n".join(lines)
+    notes = [line.strip() for line in lines if line.strip().startswith("note:")]
+    errors = [line.strip() for line in lines if line.strip().startswith("error:")]
+    assert notes == ["note: staged; goes live at publish_at"]
+    assert len(errors) == 1 and errors[0].startswith("error: the service refused the upload: playlist")
+    url = f"{PUBLIC}{LONG_ID}/"
+    if columns >= 120:
+        assert any(url in line for line in lines), "\n".join(lines)  # never broken at 120 and more
+    assert "goes live" in result.stdout and "HKT" in result.stdout
+
+
+def test_status_finds_the_config_from_any_folder(project: Callable[[], Project], cli: Any,
+                                                 tmp_path: Path) -> None:
+    proj = project()
+    website(proj)
+    proj.write()
+    assert publisher(proj, "release", proj.manifest_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    found = publisher(proj, "status", "--json", cwd=elsewhere, config=False)
+    assert found.returncode == 0, found.stderr
+    assert '"state": "live"' in found.stdout and '"channel": "immd-web"' in found.stdout
+    # ./publisher.yaml comes before the recorded config, PUBLISHER_CONFIG and --config before both
+    (elsewhere / "publisher.yaml").write_text("timezone: America/New_York\nchannels: {}\n", encoding="utf-8")
+    here = publisher(proj, "status", cwd=elsewhere, config=False)
+    assert here.returncode == 0 and "America/New_York" in here.stdout, here.stderr
+    chosen = publisher(proj, "status", cwd=elsewhere)
+    assert chosen.returncode == 0 and "Asia/Hong_Kong" in chosen.stdout, chosen.stderr
+    given = publisher(proj, "--config", proj.config_path, "status", cwd=elsewhere, config=False)
+    assert given.returncode == 0 and "Asia/Hong_Kong" in given.stdout, given.stderr
+    nowhere = publisher(proj, "status", cwd=proj.root / "release", config=False,
+                        env={"PUBLISHER_HOME": str(tmp_path / "fresh")})
+    assert nowhere.returncode == 2 and "site config not found" in nowhere.stderr

@@ -3,6 +3,7 @@ found from any folder, safe verbs, messages in words."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -116,3 +117,58 @@ def test_status_finds_the_config_from_any_folder(project: Callable[[], Project],
     nowhere = publisher(proj, "status", cwd=proj.root / "release", config=False,
                         env={"PUBLISHER_HOME": str(tmp_path / "fresh")})
     assert nowhere.returncode == 2 and "site config not found" in nowhere.stderr
+
+
+def on_terminal(proj: Project, answer: str, *args: str | Path) -> tuple[int, str]:
+    """``publisher ARGS`` with a terminal for its input, answering a question with ``answer``."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "publisher", *map(str, args)], cwd=proj.root,
+                                env=proj.env(), stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.write(leader, answer.encode() + b"\n")
+        out, errors = proc.communicate(timeout=120)
+    finally:
+        os.close(leader), os.close(follower)
+    return proc.returncode, out + errors
+
+
+def test_withdraw_asks_on_a_terminal_and_needs_yes_without_one(project: Callable[[], Project],
+                                                               cli: Any) -> None:
+    proj = project()
+    web = website(proj)
+    proj.write()
+    rid = proj.manifest["id"]
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    refused = cli(proj, "withdraw", rid)
+    assert refused.exit_code == 2 and "--yes" in refused.output and "immd-web" in refused.output
+    assert (web / rid / "video.mp4").exists()
+    declined, said = on_terminal(proj, "n", "withdraw", rid)
+    assert declined == 1 and f"withdraw {rid} on immd-web?" in said and "nothing changed" in said
+    assert (web / rid / "video.mp4").exists()
+    assert '"state": "live"' in cli(proj, "status", "--json").stdout
+    agreed, said = on_terminal(proj, "y", "withdraw", rid)
+    assert agreed == 0, said
+    assert not (web / rid).exists()
+    rows = [line for line in said.splitlines() if "immd-web" in line and "withdrawn" in line]
+    assert len(rows) == 1 and rows[0].count("withdrawn") == 1, said
+
+
+def test_schedule_cancel_needs_yes_without_a_terminal(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    target = drop(proj, "app-feed")
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(days=1))
+    proj.write()
+    rid = proj.manifest["id"]
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    refused = cli(proj, "schedule", "cancel", rid)
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert '"state": "scheduled"' in cli(proj, "status", "--json").stdout
+    assert (target / ".staging" / rid).exists()
+    done = cli(proj, "schedule", "cancel", rid, "--yes")
+    assert done.exit_code == 0, done.output
+    assert '"state": "cancelled"' in cli(proj, "status", "--json").stdout
+    shown = [line for line in done.output.splitlines() if "app-feed" in line]
+    assert len(shown) == 1 and shown[0].count("cancelled") == 1, done.output

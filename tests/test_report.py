@@ -124,7 +124,7 @@ def test_html_report_is_self_contained_and_readable(project: Callable[[], Projec
     other = dict(proj.manifest, id="travel-safety-2026")
     proj.manifest_path.write_text(json.dumps(other), encoding="utf-8")  # JSON is YAML too
     cli(proj, "release", proj.manifest_path)
-    cli(proj, "withdraw", "travel-safety-2026", "--channel", "app-feed")
+    cli(proj, "withdraw", "travel-safety-2026", "--channel", "app-feed", "--yes")
     report = tmp_path / "report.html"
     result = cli(proj, "status", "--html", report)
     assert result.exit_code == 0, result.output

@@ -124,11 +124,13 @@ class LineReporter(ConsoleReporter):
 
 def results_table(result: RunResult) -> Table:
     table = Table(title=f"release {result.release}")
-    for col in ("channel", "kind", "state", "remote id", "url", "error"):
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for col in ("url", "note", "error"):
         table.add_column(col, overflow="fold")
     for r in result.results:
-        table.add_row(r.channel, r.kind, styled(r.state), escape(r.remote_id), escape(r.url),
-                      escape(r.error or r.note))
+        note = "" if r.note == r.state else r.note
+        table.add_row(r.channel, styled(r.state), escape(r.url or r.remote_id), escape(note), escape(r.error))
     return table
 
 

@@ -172,3 +172,35 @@ def test_schedule_cancel_needs_yes_without_a_terminal(project: Callable[[], Proj
     assert '"state": "cancelled"' in cli(proj, "status", "--json").stdout
     shown = [line for line in done.output.splitlines() if "app-feed" in line]
     assert len(shown) == 1 and shown[0].count("cancelled") == 1, done.output
+
+
+def test_messages_say_in_words_what_is_wrong(project: Callable[[], Project], cli: Any) -> None:
+    proj = project()
+    drop(proj, "app-feed")
+    proj.manifest["id"] = "Consular_Protection"
+    proj.write()
+    bad_id = cli(proj, "check", proj.manifest_path)
+    assert bad_id.exit_code == 2
+    said = " ".join(bad_id.output.split())
+    assert "3 to 64 characters" in said and "lower-case letter a-z, a digit 0-9 or a hyphen" in said
+    assert "[a-z" not in said and "^" not in said
+    text = proj.manifest_path.read_text(encoding="utf-8")
+    text = text.replace("Consular_Protection", "consular-protection")
+    proj.manifest_path.write_text(text.replace("en: Consular Protection", "en: Travel: know before you go"),
+                                  encoding="utf-8")
+    colon = cli(proj, "check", proj.manifest_path)
+    said = " ".join(colon.output.split())
+    assert colon.exit_code == 2 and "mapping values are not allowed" in said
+    assert "put the whole text in double quotes" in said and "release.yaml" in said
+    folder = cli(proj, "check", proj.manifest_path.parent)
+    said = " ".join(folder.output.split())
+    assert folder.exit_code == 2 and "is a folder, not the" in said and "release.yaml" in said
+
+
+def test_help_shows_no_type_on_flags(project: Callable[[], Project]) -> None:
+    proj = project()
+    for args in ([], ["status"], ["withdraw"], ["schedule", "cancel"], ["release"]):
+        shown = publisher(proj, *args, "--help", columns=100)
+        assert shown.returncode == 0, shown.stderr
+        assert "<bool>" not in shown.stdout and "--help" in shown.stdout, shown.stdout
+    assert "--json " in publisher(proj, "status", "--help", columns=100).stdout

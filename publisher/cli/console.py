@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from publisher.engine.context import Context
 
@@ -39,7 +39,19 @@ ChannelOpt = Annotated[str | None, typer.Option("--channel", help="Only this cha
 
 
 class _Group(TyperGroup):
-    """Turns publisher's errors into a message on stderr and their exit code."""
+    """Turns publisher's errors into a message on stderr and their exit code, and shows flags
+    in help without a type (typer would write ``--json <bool>``)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags([*command.params, command.get_help_option(ctx)])
+        return command
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        _plain_flags(params)
+        return params
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         from publisher.contract import redact
@@ -52,9 +64,16 @@ class _Group(TyperGroup):
             ctx.exit(exc.exit_code)
 
 
+def _plain_flags(params: list[Any]) -> None:
+    for p in params:
+        if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
+            p.metavar = ""
+
+
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="Release one master video to every channel, on time and intact.")
-schedule_app = typer.Typer(no_args_is_help=True, help="Upcoming runs of the service, and cancelling them.")
+schedule_app = typer.Typer(cls=_Group, no_args_is_help=True,
+                           help="Upcoming runs of the service, and cancelling them.")
 app.add_typer(schedule_app, name="schedule")
 
 

@@ -204,3 +204,24 @@ def test_help_shows_no_type_on_flags(project: Callable[[], Project]) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "<bool>" not in shown.stdout and "--help" in shown.stdout, shown.stdout
     assert "--json " in publisher(proj, "status", "--help", columns=100).stdout
+
+
+def test_check_and_plan_write_nothing_and_plan_says_when_and_where(project: Callable[[], Project]) -> None:
+    from zoneinfo import ZoneInfo
+
+    proj = project()
+    website(proj)
+    at = (datetime.now(ZoneInfo("Asia/Hong_Kong")) + timedelta(days=1)).replace(hour=10, minute=0, second=0,
+                                                                               microsecond=0)
+    proj.manifest["publish_at"] = at.isoformat()
+    proj.write()
+    before = sorted(proj.root.rglob("*"))
+    checked = publisher(proj, "check", proj.manifest_path)
+    assert checked.returncode == 0, checked.stderr
+    planned = publisher(proj, "plan", proj.manifest_path, columns=120)
+    assert planned.returncode == 0, planned.stderr
+    assert sorted(proj.root.rglob("*")) == before and not proj.state_dir.exists()
+    lines = planned.stdout.splitlines()
+    channel = [line for line in lines if line.strip().startswith("immd-web")]
+    assert channel and f"goes live {at.strftime('%Y-%m-%d')} 10:00:00 HKT" in channel[0], planned.stdout
+    assert any(line.strip() == f"at {PUBLIC}{proj.manifest['id']}/" for line in lines), planned.stdout

@@ -52,7 +52,7 @@ from channels.files import FileChannel
 from channels.transports.base import ReleaseFolder, Target, sums_of, write_atomic
 from publisher.contract import Job, register
 from publisher.errors import AuthError, NotFound, Rejected
-from publisher.models import Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
+from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
 FEED = "feed.json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -92,6 +92,9 @@ class AppFeed(FileChannel):
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return self.web_renditions()
+
+    def plan(self, release: Release) -> ChannelPlan:
+        return super().plan(release).model_copy(update={"url": self.options.public_url + FEED})
 
     def base(self, release: Release) -> str:
         return f"{self.options.public_url}{release.id}/"

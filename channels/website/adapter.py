@@ -20,7 +20,7 @@ from channels.website.options import KIND, WebsiteOptions
 from channels.website.pages import render_pages, render_site_index
 from publisher.contract import Job, register
 from publisher.errors import NotFound
-from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, State
+from publisher.models import ChannelPlan, Outcome, Release, RemoteStatus, RenditionRequest, State
 
 
 @register
@@ -33,6 +33,9 @@ class Website(FileChannel):
         return self.web_renditions()
 
     # --- building the folder ---------------------------------------------------------------
+    def plan(self, release: Release) -> ChannelPlan:
+        return super().plan(release).model_copy(update={"url": self.url(release)})
+
     def url(self, release: Release) -> str:
         return f"{self.options.public_url}{release.id}/"
 

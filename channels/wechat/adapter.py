@@ -68,7 +68,8 @@ class WeChat(Channel):
         # WeChat publishes no daily caps for these calls (45009 tells); count calls per API
         return ChannelPlan(sends=["wechat", "cover"], quota={
             "material/add_material": 2, "media/uploadimg": 1, "draft/add": 1,
-            "freepublish/submit": 0 if not self.options.auto_publish else 1})
+            "freepublish/submit": 0 if not self.options.auto_publish else 1},
+            live="" if self.options.auto_publish else "stays a draft until someone publishes it in WeChat")
 
     def validate(self, release: Release) -> list[Problem]:
         return text_problems(release, self._texts(release), self.options.language, self.name)

@@ -89,7 +89,10 @@ class YouTube(Channel):
             quota[UPLOAD] = q.cost(UPLOAD)
         if self.presentation(release).playlist:
             quota["playlistItems.insert"] = q.cost("playlistItems.insert")
-        return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota)
+        privacy = self.presentation(release).privacy
+        return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota,
+                           url=f"{WATCH}<the id YouTube gives the upload>",
+                           live="" if privacy == "public" else f"{privacy}, never public")
 
     # --- online ------------------------------------------------------------------------------
     def api(self, job: Job) -> Api:

@@ -8,6 +8,7 @@ Only the CLI prints. Everything below it is imported inside the commands that us
 from __future__ import annotations
 
 import getpass
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup, TyperOption
 
 from publisher.engine.context import Context
@@ -151,6 +153,23 @@ def results_table(result: RunResult) -> Table:
         note = "" if r.note == r.state else r.note
         table.add_row(r.channel, styled(r.state), escape(r.url or r.remote_id), escape(note), escape(r.error))
     return table
+
+
+def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
+            style: str = "") -> list[Text]:
+    """An indented line (or up to three) under a channel's line."""
+    indent = "      "
+    room = max(width - len(indent) - len(label), 20)
+    flat = " ".join(text.split())
+    if whole or len(flat) <= room:
+        parts = [flat]
+    elif words:
+        parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=3, placeholder=" …")
+    else:
+        parts = [flat[i:i + room] for i in range(0, len(flat), room)]
+    pad = " " * len(label)
+    return [Text(indent + (label if i == 0 else pad)) + Text(part, style=style)
+            for i, part in enumerate(parts)]
 
 
 def finish(result: RunResult, *, label: str = "note") -> NoReturn:

@@ -20,7 +20,18 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from publisher.cli.console import STATE_STYLE, ChannelOpt, Env, app, env, err, out, schedule_app, verify_table
+from publisher.cli.console import (
+    STATE_STYLE,
+    ChannelOpt,
+    Env,
+    app,
+    detail_lines,
+    env,
+    err,
+    out,
+    schedule_app,
+    verify_table,
+)
 
 if TYPE_CHECKING:
     from publisher.models import Selection, StatusRow
@@ -122,13 +133,13 @@ def _status_blocks(e: Env, selection: Selection, zone: ZoneInfo, now: datetime, 
                 url = r.url
             lines.append(line)
             if when:
-                lines += _detail("", when + late, width)
+                lines += detail_lines("", when + late, width)
             if url:
-                lines += _detail("", url, width, words=False, whole=width >= WIDE)
+                lines += detail_lines("", url, width, words=False, whole=width >= WIDE)
             if r.note:
-                lines += _detail("note: ", r.note, width)
+                lines += detail_lines("note: ", r.note, width)
             if r.error:
-                lines += _detail("error: ", r.error, width, style="red")
+                lines += detail_lines("error: ", r.error, width, style="red")
     counts = report.summary(selection)
     caption = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet"
     if selection.total_releases > len(selection.releases):
@@ -139,23 +150,6 @@ def _status_blocks(e: Env, selection: Selection, zone: ZoneInfo, now: datetime, 
     lines.append(Text())
     lines += [Text(part) for part in textwrap.wrap(caption, width)]
     return lines
-
-
-def _detail(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
-            style: str = "") -> list[Text]:
-    """An indented line (or up to three) under a channel's line."""
-    indent = "      "
-    room = max(width - len(indent) - len(label), 20)
-    flat = " ".join(text.split())
-    if whole or len(flat) <= room:
-        parts = [flat]
-    elif words:
-        parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=3, placeholder=" …")
-    else:
-        parts = [flat[i:i + room] for i in range(0, len(flat), room)]
-    pad = " " * len(label)
-    return [Text(indent + (label if i == 0 else pad)) + Text(part, style=style)
-            for i, part in enumerate(parts)]
 
 
 def _verify(e: Env, selection: Selection, fmt: str) -> None:

@@ -225,3 +225,101 @@ def test_check_and_plan_write_nothing_and_plan_says_when_and_where(project: Call
     channel = [line for line in lines if line.strip().startswith("immd-web")]
     assert channel and f"goes live {at.strftime('%Y-%m-%d')} 10:00:00 HKT" in channel[0], planned.stdout
     assert any(line.strip() == f"at {PUBLIC}{proj.manifest['id']}/" for line in lines), planned.stdout
+
+
+def test_channels_names_what_is_missing_and_agrees_with_check(
+        project: Callable[[], Project], cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    proj = project()
+    secrets = proj.root / "secrets"
+    secrets.mkdir()
+    (secrets / "known_hosts").write_text("")
+    key, token = secrets / "immd-sftp.key", secrets / "immd-youtube.json"
+    for path in (key, token):
+        path.write_text("{}")
+        path.chmod(0o644)
+    proj.add_channel("sb-web", {"kind": "website", "target": "webdavs://127.0.0.1:9/videos",
+                                "username": "publisher", "password_env": "SB_WEBDAV_TEST_PASSWORD",
+                                "public_url": PUBLIC})
+    proj.add_channel("immd-web", {"kind": "website", "target": "sftp://publisher@127.0.0.1:9/srv/videos",
+                                  "key_file": "secrets/immd-sftp.key", "known_hosts": "secrets/known_hosts",
+                                  "public_url": PUBLIC})
+    proj.add_channel("immd-youtube", {"kind": "youtube", "credentials": "secrets/immd-youtube.json"})
+    proj.add_channel("consular-wechat", {"kind": "wechat", "appid": "wx0123456789abcdef",
+                                         "secret_env": "WECHAT_TEST_SECRET", "language": "zh-Hans"})
+    proj.write()
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("SB_WEBDAV_TEST_PASSWORD", raising=False)
+    monkeypatch.delenv("WECHAT_TEST_SECRET", raising=False)
+    wanted = ["environment variable SB_WEBDAV_TEST_PASSWORD is not set",
+              f"{key}: channels.immd-web.key_file: secret file is readable by others (mode 0644)",
+              f"{token}: channels.immd-youtube.credentials: secret file is readable by others (mode 0644)",
+              "environment variable WECHAT_TEST_SECRET is not set"]
+    listed = cli(proj, "channels")
+    checked = cli(proj, "check", proj.manifest_path)
+    for result in (listed, checked):
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, result.output
+        for text in wanted:
+            assert text in said, (text, said)
+    assert "present" not in listed.output and listed.output.count("credentials missing") == 4
+    monkeypatch.setenv("SB_WEBDAV_TEST_PASSWORD", "not-used-offline")
+    monkeypatch.setenv("WECHAT_TEST_SECRET", "not-used-offline")
+    for path in (key, token):
+        path.chmod(0o600)
+    listed = cli(proj, "channels")
+    assert listed.exit_code == 0 and listed.output.count("present") == 4, listed.output
+    checked = cli(proj, "check", proj.manifest_path)
+    assert checked.exit_code == 0, checked.output
+    token.unlink()
+    missing = " ".join(cli(proj, "channels").output.split())
+    assert f"{token}: channels.immd-youtube.credentials: the file does not exist" in missing
+    assert "set client_secrets" in missing and "publisher auth immd-youtube" in missing
+
+
+def test_init_youtube_block_signs_in_with_publisher_auth(tmp_path: Path) -> None:
+    import json
+
+    from tests.fakes.youtube_server import YouTubeFake
+    from tests.test_youtube_auth import browser
+
+    env = {**os.environ, "PUBLISHER_HOME": str(tmp_path / "state"), "COLUMNS": "250"}
+    env.pop("PUBLISHER_CONFIG", None)
+    site = tmp_path / "site"
+
+    def publisher_in_site(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "publisher", *args], cwd=site, env=env,
+                              capture_output=True, text=True, timeout=120, **kwargs)
+
+    site.mkdir()
+    assert publisher_in_site("init").returncode == 0
+    config = site / "publisher.yaml"
+    lines, block = [], False
+    for line in config.read_text(encoding="utf-8").splitlines():
+        block = line.startswith("  # immd-youtube:") or (block and line.startswith("  #   "))
+        lines.append("  " + line[4:] if block else line)
+    with YouTubeFake(tmp_path / "fake") as fake:
+        lines.append(f"    api_root: {fake.url}\n    ca_bundle: {fake.certfile}")  # the fake, not Google
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        client = site / "secrets" / "oauth-client.json"
+        client.parent.mkdir()
+        client.write_text(json.dumps({"installed": {
+            "client_id": fake.model.client_id, "client_secret": fake.model.client_secret,
+            "auth_uri": fake.url + "o/oauth2/auth", "token_uri": fake.url + "token"}}))
+        client.chmod(0o600)
+        before = publisher_in_site("channels")
+        assert before.returncode == 2 and "run `publisher auth immd-youtube`" in before.stdout, before.stdout
+        proc = subprocess.Popen([sys.executable, "-m", "publisher", "auth", "immd-youtube"], cwd=site,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        show = browser(fake, {})
+        for line in proc.stderr:
+            if "o/oauth2/auth?" in line:
+                show(line.strip())  # type: ignore[operator]
+                break
+        out, errors = proc.communicate(timeout=60)
+        assert proc.returncode == 0, errors
+        token = site / "secrets" / "immd-youtube.json"
+        assert f"credentials written to {token}" in " ".join(out.split())
+        assert token.stat().st_mode & 0o777 == 0o600
+        after = publisher_in_site("channels")
+        assert after.returncode == 0 and "immd-youtube  youtube  credentials present" in after.stdout

@@ -13,7 +13,6 @@ time the adapter records is on ``job.clock``.
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from channels.wechat import repeat
 from channels.wechat.api import WeChatAPI
 from channels.wechat.article import Texts, draft_article, fingerprint, public_page, text_problems
 from channels.wechat.options import KIND, WeChatOptions, WeChatOverrides
-from publisher.contract import Channel, Job, register
+from publisher.contract import Channel, Job, env_secret_problem, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
     ChannelPlan,
@@ -50,8 +49,9 @@ class WeChat(Channel):
     options: WeChatOptions
 
     # --- offline ---------------------------------------------------------------------------
-    def credentials_present(self) -> bool:
-        return bool(os.environ.get(self.options.secret_env))
+    def credential_problems(self) -> list[Problem]:
+        found = env_secret_problem(self.options.secret_env, self.name, "secret_env", "the AppSecret")
+        return [found] if found else []
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile="wechat"), RenditionRequest(profile="cover")]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
-from publisher.cli.console import ConsoleReporter, app, env, err, out, results_table
+from publisher.cli.console import ConsoleReporter, app, detail_lines, env, err, out, results_table
 
 
 @app.command()
@@ -49,23 +50,31 @@ def demo(ctx: typer.Context,
 
 @app.command()
 def channels(ctx: typer.Context) -> None:
-    """List configured channels, their kinds, and whether their credentials are present."""
+    """List configured channels, their kinds, and exactly what is missing of their credentials
+    (an environment variable, a file, a file others can read). Exit 2 when something is."""
     from publisher.errors import PublisherError
 
     e = env(ctx)
-    table = Table(title=str(e.config.path))
-    for col in ("channel", "kind", "credentials"):
-        table.add_column(col)
-    for name in e.config.options:
+    width = shutil.get_terminal_size().columns
+    out.print(Text(f"channels in {e.config.path}", style="italic"))
+    names = e.config.options
+    nw, kw = max(map(len, names), default=0), max((len(o.kind) for o in names.values()), default=0)
+    missing = 0
+    for name, options in names.items():
         try:
-            present = e.config.channel(name, e.state_dir).credentials_present()
+            problems = [str(p) for p in e.config.channel(name, e.state_dir).credential_problems()]
         except PublisherError as exc:
-            present, note = False, f" ({escape(str(exc))})"
-        else:
-            note = ""
-        mark = "[green]present[/]" if present else "[red]missing[/]"
-        table.add_row(name, e.config.options[name].kind, mark + note)
-    out.print(table)
+            problems = [str(exc)]
+        missing += len(problems)
+        line = Text(f"  {name:<{nw}}  {options.kind:<{kw}}  ")
+        line.append("credentials missing:" if problems else "credentials present",
+                    style="red" if problems else "green")
+        out.print(line)
+        for problem in problems:
+            for part in detail_lines("", problem, width):
+                out.print(part)
+    if missing:
+        raise typer.Exit(2)
 
 
 @app.command()

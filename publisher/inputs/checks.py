@@ -138,17 +138,9 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
     for lang, path in release.captions.items():
         problems += check_captions(checked(f"captions.{lang}", path), field=f"captions.{lang}",
                                    duration=master.duration, shown_as=path)
-    for name, ch in channels.items():
+    for ch in channels.values():
         problems += ch.validate(release)
-        try:
-            present = ch.credentials_present()
-        except InputError as exc:
-            problems += exc.problems
-        else:
-            if not present:
-                problems.append(Problem(str(config.path), f"channels.{name}",
-                                        "the channel's credentials or secret are missing",
-                                        "see `publisher channels` and the README's channel section"))
+        problems += ch.credential_problems()
     if problems:
         raise InputError(problems)
     return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings)

@@ -323,3 +323,36 @@ def test_init_youtube_block_signs_in_with_publisher_auth(tmp_path: Path) -> None
         assert token.stat().st_mode & 0o777 == 0o600
         after = publisher_in_site("channels")
         assert after.returncode == 0 and "immd-youtube  youtube  credentials present" in after.stdout
+
+
+def test_ctrl_c_stops_a_release_and_says_how_to_resume(project: Callable[[], Project],
+                                                       tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.faultproxy import Fault, FaultProxy
+    from tests.servers.webdav import webdav_server
+
+    proj = project()
+    with webdav_server(tmp_path / "dav") as dav, FaultProxy(dav.port, lifetime=300, stall_for=120) as proxy:
+        proj.add_channel("dav-web", {"kind": "website", "target": f"webdav://127.0.0.1:{proxy.port}/site",
+                                     "username": dav.user, "password_env": "DAV_TEST_PASSWORD",
+                                     "timeout": 100, "public_url": PUBLIC})
+        proj.write()
+        env = {**proj.env(), "DAV_TEST_PASSWORD": dav.password}
+        proxy.always = Fault("stall", after=20_000)  # the upload hangs: a slow server
+        proc = subprocess.Popen([sys.executable, "-m", "publisher", "release", str(proj.manifest_path)],
+                                cwd=proj.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while proxy.stats["stalls"] == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proxy.stats["stalls"] >= 1 and proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, errors = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (out, errors)
+        assert "interrupted" in errors and "run the same command again to resume" in errors
+        proxy.clear()
+        again = publisher(proj, "release", proj.manifest_path, env=env)
+        assert again.returncode == 0, again.stderr
+        assert (dav.root / "site" / proj.manifest["id"] / "video.mp4").is_file()

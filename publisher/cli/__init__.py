@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -37,6 +40,28 @@ def main_options(
     state = Path(os.path.abspath(os.path.expanduser(str(state_dir))))
     ctx.obj = Env(config_path=find_config(config, state), state_dir=state)
     setup_logging(state, verbose, to_file=ctx.invoked_subcommand not in READ_ONLY)
+    if ctx.invoked_subcommand not in SERVICES and threading.current_thread() is threading.main_thread():
+        before = signal.signal(signal.SIGINT, _interrupted)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGINT, before))
+
+
+#: long-running commands with their own graceful shutdown
+SERVICES = {"run", "worker", "serve"}
+INTERRUPT_GRACE = 1.5  # seconds for the command to unwind before the process ends anyway
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C on a one-shot command: say how to resume, let the command unwind, and end the
+    process within the grace period whatever is still running (every step is recorded as it
+    completes, so running the command again continues where this one stopped)."""
+    sys.stderr.write("\ninterrupted: stopping now; run the same command again to resume "
+                     "(what is done is recorded)\n")
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    timer = threading.Timer(INTERRUPT_GRACE, os._exit, args=(130,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
 
 
 def find_config(given: Path | None, state_dir: Path) -> Path:

@@ -64,6 +64,8 @@ class _Group(TyperGroup):
         except PublisherError as exc:
             err.print(f"[red]error:[/] {escape(redact(str(exc)))}", markup=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            ctx.exit(130)
 
 
 def _plain_flags(params: list[Any]) -> None:

@@ -356,3 +356,46 @@ def test_ctrl_c_stops_a_release_and_says_how_to_resume(project: Callable[[], Pro
         again = publisher(proj, "release", proj.manifest_path, env=env)
         assert again.returncode == 0, again.stderr
         assert (dav.root / "site" / proj.manifest["id"] / "video.mp4").is_file()
+
+
+def test_demo_says_how_to_look_at_what_it_made_and_serves_it(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    state = tmp_path / "state"
+    env = {**os.environ, "PUBLISHER_HOME": str(state), "COLUMNS": "100"}
+    env.pop("PUBLISHER_CONFIG", None)
+    command = [sys.executable, "-m", "publisher", "demo", "showcase", "--port", str(port)]
+    made = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    said = made.stdout
+    assert f"made in {tmp_path / 'showcase'}" in said and "www/videos" in said
+    assert f"publisher --state-dir {state} status\n" in said
+    assert f"publisher --state-dir {state} status --html report.html" in said
+    assert "demo showcase --serve" in said
+    assert f"http://localhost:{port}/videos/consular-protection-demo/" in said
+    assert (tmp_path / "showcase" / "www" / "videos" / "consular-protection-demo" / "index.html").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = subprocess.run([sys.executable, "-m", "publisher", "status", "--json"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and '"release": "consular-protection-demo"' in status.stdout, status.stderr
+    server = subprocess.Popen([*command, "--serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.startswith("serving"):
+                break
+        assert f"http://localhost:{port}/" in line and "Ctrl-C to stop" in line
+        page = f"http://127.0.0.1:{port}/videos/consular-protection-demo/"
+        with urllib.request.urlopen(page, timeout=10) as answer:  # noqa: S310
+            assert answer.status == 200 and "Consular Protection: Travel Safely" in answer.read().decode()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert server.returncode == 0

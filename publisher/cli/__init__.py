@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from publisher.cli import fix, publish, serve, service, start, status
-from publisher.cli.console import Env, app
+from publisher.cli.console import DEFAULT_STATE, Env, app
 
 __all__ = ["app", "fix", "main", "publish", "serve", "service", "start", "status"]
 
@@ -34,7 +34,7 @@ def main_options(
              "folder last used).")] = None,
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="PUBLISHER_HOME",
                                             help="State store, rendition cache and logs.")]
-    = Path("~/.local/share/publisher"),
+    = DEFAULT_STATE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
     state = Path(os.path.abspath(os.path.expanduser(str(state_dir))))

@@ -34,6 +34,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE_STYLE = {"live": "green", "scheduled": "cyan", "processing": "blue", "pending": "white",
                "deferred": "yellow", "failed": "red", "withdrawn": "magenta", "cancelled": "dim"}
 
+DEFAULT_STATE = Path("~/.local/share/publisher")
 Manifest = Annotated[Path, typer.Argument(help="The release manifest (YAML).")]
 Only = Annotated[list[str] | None, typer.Option("--only", help="Only this channel (repeatable).")]
 ReleaseId = Annotated[str, typer.Argument(help="The release id (see `publisher status`).")]

@@ -75,7 +75,8 @@ def status(
         _verify(e, selection, "json" if as_json else "csv" if as_csv else "table")
         return
     if html is not None:
-        page = report.render_html(e.store, selection, zone, generated=now, site=e.config.path.name)
+        page = report.render_html(e.store, selection, zone, generated=now,
+                                  site=e.config.settings.site_name or e.config.dir.name)
         if str(html) == "-":
             out.file.write(page)
             return

@@ -206,7 +206,8 @@ def test_help_shows_no_type_on_flags(project: Callable[[], Project]) -> None:
     assert "--json " in publisher(proj, "status", "--help", columns=100).stdout
 
 
-def test_check_and_plan_write_nothing_and_plan_says_when_and_where(project: Callable[[], Project]) -> None:
+def test_check_plan_and_channels_write_nothing_and_plan_says_when_and_where(
+        project: Callable[[], Project]) -> None:
     from zoneinfo import ZoneInfo
 
     proj = project()
@@ -220,6 +221,7 @@ def test_check_and_plan_write_nothing_and_plan_says_when_and_where(project: Call
     assert checked.returncode == 0, checked.stderr
     planned = publisher(proj, "plan", proj.manifest_path, columns=120)
     assert planned.returncode == 0, planned.stderr
+    assert publisher(proj, "channels").returncode == 0
     assert sorted(proj.root.rglob("*")) == before and not proj.state_dir.exists()
     lines = planned.stdout.splitlines()
     channel = [line for line in lines if line.strip().startswith("immd-web")]
@@ -399,3 +401,42 @@ def test_demo_says_how_to_look_at_what_it_made_and_serves_it(tmp_path: Path) -> 
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
     assert server.returncode == 0
+
+
+def test_run_stops_gracefully_on_ctrl_c_and_at_once_on_a_second(project: Callable[[], Project], cli: Any,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    from tests.faultproxy import Fault, FaultProxy
+    from tests.servers.webdav import webdav_server
+
+    proj = project()
+    with webdav_server(tmp_path / "dav") as dav, FaultProxy(dav.port, lifetime=300, stall_for=120) as proxy:
+        block = {"kind": "website", "target": f"webdav://127.0.0.1:{proxy.port}/site", "username": dav.user,
+                 "password_env": "DAV_TEST_PASSWORD", "timeout": 1, "public_url": PUBLIC}
+        proj.add_channel("dav-web", block)
+        proj.settings["retry"] = {"attempts": 1, "defer_minutes": 0.01}
+        proj.write()
+        monkeypatch.setenv("DAV_TEST_PASSWORD", dav.password)
+        proxy.always = Fault("stall", after=20_000)
+        assert cli(proj, "release", proj.manifest_path).exit_code == 75  # deferred: the service retries it
+        block["timeout"] = 100  # now the service's retry hangs on the stalled server
+        proj.write()
+        stalls = proxy.stats["stalls"]
+        proc = subprocess.Popen([sys.executable, "-m", "publisher", "run", "--poll", "0.2"], cwd=proj.root,
+                                env={**proj.env(), "DAV_TEST_PASSWORD": dav.password}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while proxy.stats["stalls"] == stalls and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None and proxy.stats["stalls"] > stalls, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)  # the first Ctrl-C waits for the running job
+        proc.send_signal(signal.SIGINT)
+        out, errors = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (out, errors)
+        assert "stopping after running jobs finish (Ctrl-C again to stop at once)" in errors
+        assert "second Ctrl-C: stopping at once" in errors

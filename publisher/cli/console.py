@@ -159,8 +159,9 @@ def results_table(result: RunResult) -> Table:
 
 
 def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
-            style: str = "") -> list[Text]:
-    """An indented line (or up to three) under a channel's line."""
+                 style: str = "") -> list[Text]:
+    """A labelled text indented under a channel's line, wrapped at words (up to three lines) or,
+    for a URL (``words=False``), broken only when it is wider than the room (never when ``whole``)."""
     indent = "      "
     room = max(width - len(indent) - len(label), 20)
     flat = " ".join(text.split())

@@ -100,7 +100,7 @@ def test_status_finds_the_config_from_any_folder(project: Callable[[], Project],
     proj = project()
     website(proj)
     proj.write()
-    assert publisher(proj, "release", proj.manifest_path).returncode == 0
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     found = publisher(proj, "status", "--json", cwd=elsewhere, config=False)

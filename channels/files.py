@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from channels.transports import open_target
 from channels.transports.base import ReleaseFolder, Target, Upload
-from channels.transports.options import FileOptions, target_credentials_present, target_problems
+from channels.transports.options import FileOptions, target_credential_problems, target_problems
 from publisher.contract import Channel, Job
 from publisher.errors import NotFound
 from publisher.models import Problem, Release, RenditionRequest, State
@@ -30,8 +30,8 @@ def is_media(name: str) -> bool:
 class FileChannel(Channel):
     options: FileOptions
 
-    def credentials_present(self) -> bool:
-        return target_credentials_present(self.options, self.config_dir)
+    def credential_problems(self) -> list[Problem]:
+        return target_credential_problems(self.options, self.config_dir, self.name)
 
     def validate(self, release: Release) -> list[Problem]:
         return target_problems(self.options, self.config_dir, self.name)

@@ -337,9 +337,13 @@ class Channel(ABC):
         self.log = logging.getLogger(f"publisher.channels.{name}")
 
     # --- offline ---------------------------------------------------------------------------
+    def credential_problems(self) -> list[Problem]:
+        """What keeps this channel's secrets from being read: each environment variable not set,
+        each file missing or readable by others. No network."""
+        return []
+
     def credentials_present(self) -> bool:
-        """True when the secrets this channel needs can be found (files or env variables)."""
-        return True
+        return not self.credential_problems()
 
     @abstractmethod
     def renditions(self, release: Release) -> list[RenditionRequest]:
@@ -442,6 +446,25 @@ def env_secret(variable: str, what: str, channel: str = "") -> str:
             f"export {variable}=...", channel=channel,
         )
     return remember_secret(value)
+
+
+def secret_file_problem(path: Path, channel: str, field: str, create: str) -> Problem | None:
+    """Why ``read_secret_file`` would refuse ``path`` (``create`` says how to make it), or None."""
+    where = f"channels.{channel}.{field}"
+    if not path.is_file():
+        return Problem(str(path), where, "the file does not exist", create)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Problem(str(path), where, f"secret file is readable by others (mode {mode:04o})",
+                       f"chmod 600 {path}")
+    return None
+
+
+def env_secret_problem(variable: str, channel: str, field: str, what: str) -> Problem | None:
+    if os.environ.get(variable):
+        return None
+    return Problem("", f"channels.{channel}.{field}", f"the environment variable {variable} is not set",
+                   f"export {variable}=... ({what}) before running publisher")
 
 
 class RedactingFilter(logging.Filter):

@@ -205,6 +205,8 @@ class ChannelPlan(Frozen):
 
     sends: list[str] = Field(default_factory=list)
     quota: dict[str, int] = Field(default_factory=dict)  # method -> units
+    url: str = ""  # where it will be seen, when known before sending
+    live: str = ""  # how it goes public, when that is not simply at publish_at
 
 
 class Publication(BaseModel):

@@ -173,7 +173,7 @@ def render_html(store: Store, selection: Selection, zone: ZoneInfo, *, generated
             id=rid, title=rel.text("title") if rel else "",
             publish_at=local(rel.publish_at, zone) if rel and rel.publish_at else "",
             poster=poster_source(store, rel, rid), cells=cells,
-            events=[_event(e, zone) for e in store.events(rid, limit=200)],
+            events=[_event(e, zone, rel.text("title") if rel else "") for e in store.events(rid, limit=200)],
             errors=[c for c in cells.values() if c.error], title_lang=rel.default_language if rel else "",
         ))
     template = _environment().from_string(
@@ -185,8 +185,13 @@ def render_html(store: Store, selection: Selection, zone: ZoneInfo, *, generated
     )
 
 
-def _event(e: Event, zone: ZoneInfo) -> dict[str, str]:
-    return {"at": local(e.at, zone), "channel": e.channel, "action": e.action, "message": e.message}
+#: how a release event named the release before it named it by title
+_BY_HASH = re.compile(r"^release of [0-9a-f]{12} to ")
+
+
+def _event(e: Event, zone: ZoneInfo, title: str) -> dict[str, str]:
+    message = _BY_HASH.sub(f"release of “{' '.join(title.split())}” to ", e.message) if title else e.message
+    return {"at": local(e.at, zone), "channel": e.channel, "action": e.action, "message": message}
 
 
 def _environment() -> Environment:

@@ -116,7 +116,7 @@ def test_sign_in_wrong_password_roles_and_csrf(site: Make, cli: Any, browser: An
     page.goto(s.url + f"/releases/{s.rid}")
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
-    assert cli(s.proj, "withdraw", s.rid).exit_code == 0
+    assert cli(s.proj, "withdraw", s.rid, "--yes").exit_code == 0
     page.locator(".state.s-withdrawn").wait_for()
     assert navigations == []
 

@@ -128,14 +128,14 @@ def test_withdraw_everywhere_and_a_channel_gone_from_the_config(
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     del proj.channels["drop-c"]
     proj.write()
-    result = cli(proj, "withdraw", rid)
+    result = cli(proj, "withdraw", rid, "--yes")
     assert result.exit_code == 1, result.output  # drop-c could not be reached
     assert "no longer in publisher.yaml" in result.stdout
     assert not (a / rid).exists() and not (b / rid).exists() and (c / rid).exists()
     states = {r["channel"]: (r["state"], r["error"]) for r in rows(cli, proj)}
     assert states["drop-a"][0] == states["drop-b"][0] == "withdrawn"
     assert states["drop-c"][0] == "failed" and "drop-c" in states["drop-c"][1]
-    again = cli(proj, "withdraw", rid, "--channel", "drop-a")
+    again = cli(proj, "withdraw", rid, "--channel", "drop-a", "--yes")
     assert again.exit_code == 0 and lines(a, rid).count("withdrawn") == 1
     unknown = cli(proj, "withdraw", "no-such-release")
     assert unknown.exit_code == 2 and "no release 'no-such-release'" in unknown.output
@@ -150,7 +150,7 @@ def test_withdraw_takes_a_website_down(project: Callable[[], Project], cli: Any)
     rid = proj.manifest["id"]
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     assert (web / rid / "video.mp4").exists()
-    result = cli(proj, "withdraw", rid)
+    result = cli(proj, "withdraw", rid, "--yes")
     assert result.exit_code == 0, result.output
     assert not (web / rid).exists()
     assert rows(cli, proj)[0]["state"] == "withdrawn"
@@ -183,7 +183,7 @@ def test_schedule_cancel_stops_an_embargo(project: Callable[[], Project], cli: A
     rid = proj.manifest["id"]
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     assert rid in cli(proj, "schedule", "list").stdout
-    cancelled = cli(proj, "schedule", "cancel", rid, "--channel", "drop-a")
+    cancelled = cli(proj, "schedule", "cancel", rid, "--channel", "drop-a", "--yes")
     assert cancelled.exit_code == 0, cancelled.output
     assert state_of(cli, proj) == {"drop-a": "cancelled"}
     assert "nothing scheduled" in cli(proj, "schedule", "list").stdout

@@ -73,7 +73,7 @@ def test_check_finds_local_target_faults_without_writing(project: Any, cli: Any,
             f"channel web-locked: target: {locked} is not writable by root, who runs publisher "
             f"(fix: give root write access to {locked}, or choose another folder)",
             "channel web-group: group: there is no group 'no-such-group' on this machine (fix: create",
-            f"channel web-sftp: key_file: {proj.root}/keys/missing does not exist",
+            f"{proj.root}/keys/missing: channels.web-sftp.key_file: the file does not exist",
             f"channel web-sftp: known_hosts: {proj.root}/keys/missing_hosts does not exist",
             f"channel screens: target: {a_file}/share is inside {a_file}, which is a file",
         ]

@@ -124,7 +124,7 @@ def test_html_report_is_self_contained_and_readable(project: Callable[[], Projec
     other = dict(proj.manifest, id="travel-safety-2026")
     proj.manifest_path.write_text(json.dumps(other), encoding="utf-8")  # JSON is YAML too
     cli(proj, "release", proj.manifest_path)
-    cli(proj, "withdraw", "travel-safety-2026", "--channel", "app-feed")
+    cli(proj, "withdraw", "travel-safety-2026", "--channel", "app-feed", "--yes")
     report = tmp_path / "report.html"
     result = cli(proj, "status", "--html", report)
     assert result.exit_code == 0, result.output
@@ -176,3 +176,42 @@ def test_since_reads_ages_and_times_in_the_operators_zone() -> None:
     assert parse_since("90m", hk, now) == now - timedelta(minutes=90)
     with pytest.raises(InputError, match="--since"):
         parse_since("yesterday", hk, now)
+
+
+def test_html_report_fits_a_phone_and_names_the_site_and_releases(
+        project: Callable[[], Project], cli: Any, tmp_path: Path, chromium: Any) -> None:
+    proj = project()
+    drop(proj, "app-feed"), drop(proj, "immd-web")
+    bad = drop(proj, "lobby-signage-kowloon")
+    bad.mkdir()
+    (bad / "BROKEN").write_text("playlist rejected: /srv/signage/lobby/playlists/current-playlist-2026.xml",
+                                encoding="utf-8")
+    proj.settings["site_name"] = "Immigration Department videos"
+    proj.write()
+    cli(proj, "release", proj.manifest_path)
+    report = tmp_path / "phone.html"
+    assert cli(proj, "status", "--html", report).exit_code == 0
+    page = report.read_text(encoding="utf-8")
+    assert "<title>Immigration Department videos — release status</title>" in page
+    assert "publisher.yaml" not in page
+    assert "release of “Consular Protection” to app-feed, immd-web, lobby-signage-kowloon" in page
+    assert not re.search(r"release of [0-9a-f]{12}", page)
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                   is_mobile=True, has_touch=True)
+    try:
+        view = context.new_page()
+        view.goto(report.as_uri())
+        assert view.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways page scroll
+        boxes = view.locator(".scroll")
+        assert boxes.count() == 3
+        widths = [boxes.nth(i).evaluate("e => [e.scrollWidth, e.clientWidth]") for i in range(3)]
+        assert all(client <= 390 for _, client in widths)
+        assert any(inner > client for inner, client in widths), widths  # a wide table scrolls in its box
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "status-report-phone.png").write_bytes(view.screenshot(full_page=True))
+    finally:
+        context.close()
+    del proj.settings["site_name"]
+    proj.write()
+    assert cli(proj, "status", "--html", report).exit_code == 0
+    assert f"<title>{proj.root.name} — release status</title>" in report.read_text(encoding="utf-8")

@@ -402,7 +402,7 @@ def test_repeat_runs_only_inside_its_window_and_only_while_live(
     assert "feed re-published" in events[1] and "coalesced" in events[1]
     assert [x.split()[0] for x in lines(feed, rid)] == ["live", "repeat"]
     assert [j.kind for j in planned_jobs(store)] == ["repeat"]
-    assert cli(proj, "withdraw", rid).exit_code == 0
+    assert cli(proj, "withdraw", rid, "--yes").exit_code == 0
     assert planned_jobs(store) == []  # nothing live: nothing to repeat
 
 
@@ -496,7 +496,7 @@ def test_youtube_embargo_is_confirmed_live_and_a_cancelled_one_stays_private(
         proj.manifest["publish_at"] = iso(publish_at)
         proj.write()
         assert cli(proj, "release", proj.manifest_path).exit_code == 0
-        cancelled = cli(proj, "schedule", "cancel", rid)
+        cancelled = cli(proj, "schedule", "cancel", rid, "--yes")
         assert cancelled.exit_code == 0, cancelled.output
         time.sleep(max(0.0, (publish_at - datetime.now(UTC)).total_seconds()) + 0.5)
         assert not env.is_public(rid)

@@ -96,7 +96,7 @@ def run_all(cli: Any, proj: Project, s: Services) -> dict[str, int]:
     commands = [["check", manifest], ["plan", manifest], ["preview", manifest], ["release", manifest],
                 ["release", manifest], ["channels"], ["status"], ["status", "--json"], ["status", "--csv"],
                 ["status", "--html", html], ["status", "--verify"], ["retry", rid], ["update", manifest],
-                ["withdraw", rid], ["status", "--json"]]
+                ["withdraw", rid, "--yes"], ["status", "--json"]]
     for cmd in commands:
         args = ["--verbose", *cmd]
         result = cli(proj, *args)

@@ -138,12 +138,12 @@ def test_secret_file_must_be_0600(fake: YouTubeFake, media: Path) -> None:
     opts = options(fake, media)
     (media / "secrets" / "yt.json").chmod(0o644)
     ch = run.channel(media, opts)
-    assert [p.field for p in ch.validate(run.release(media))] == ["credentials"]
+    assert [p.field for p in ch.credential_problems()] == ["channels.immd-youtube.credentials"]
     with pytest.raises(InputError, match="chmod 600"):
         ch.publish(job(media))
     assert fake.model.log == []
     (media / "secrets" / "yt.json").unlink()
-    assert "publisher auth immd-youtube" in str(ch.validate(run.release(media))[0])
+    assert "publisher auth immd-youtube" in str(ch.credential_problems()[0])
 
 
 def test_invalid_grant_says_publisher_auth(fake: YouTubeFake, media: Path) -> None:

@@ -50,9 +50,9 @@ from channels.app_feed.fcm import Ambiguous, send_push
 from channels.app_feed.options import KIND, AppFeedOptions
 from channels.files import FileChannel
 from channels.transports.base import ReleaseFolder, Target, sums_of, write_atomic
-from publisher.contract import Job, Preview, PreviewFolder, Shown, register
+from publisher.contract import Job, Preview, PreviewFolder, Shown, register, secret_file_problem
 from publisher.errors import AuthError, NotFound, Rejected
-from publisher.models import Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
+from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
 FEED = "feed.json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -75,23 +75,18 @@ class AppFeed(FileChannel):
     options: AppFeedOptions
     needs_links = True  # runs after the websites so an item can link to a player page
 
-    def credentials_present(self) -> bool:
+    def credential_problems(self) -> list[Problem]:
+        problems = super().credential_problems()
         fcm = self.options.fcm
-        if fcm and not self.resolve_path(fcm.credentials).is_file():
-            return False
-        return super().credentials_present()
-
-    def validate(self, release: Release) -> list[Problem]:
-        problems = super().validate(release)
-        fcm = self.options.fcm
-        if fcm and not self.resolve_path(fcm.credentials).is_file():
-            problems.append(Problem(file=f"channel {self.name}", field="fcm.credentials",
-                                    message=f"{self.resolve_path(fcm.credentials)} does not exist",
-                                    fix="download the service-account key (mode 0600) or remove fcm:"))
-        return problems
+        found = fcm and secret_file_problem(self.resolve_path(fcm.credentials), self.name, "fcm.credentials",
+                                            "download the service-account key (mode 0600) or remove fcm:")
+        return [*problems, found] if found else problems
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return self.web_renditions()
+
+    def plan(self, release: Release) -> ChannelPlan:
+        return super().plan(release).model_copy(update={"url": self.options.public_url + FEED})
 
     def base(self, release: Release) -> str:
         return f"{self.options.public_url}{release.id}/"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from publisher.contract import ChannelOptions, Timeout
+from publisher.contract import ChannelOptions, Timeout, env_secret_problem, secret_file_problem
 from publisher.errors import Rejected
 from publisher.models import Problem
 
@@ -130,7 +130,7 @@ def target_problems(options: TargetOptions, config_dir: Path, channel: str) -> l
     (made if missing), and a group name exists. Nothing is written."""
     where = f"channel {channel}"
     problems = []
-    for field in ("key_file", "known_hosts", "ca_bundle"):
+    for field in ("known_hosts", "ca_bundle"):
         value = getattr(options, field)
         path = local_path(value, config_dir) if value else None
         if path is not None and not path.is_file():
@@ -187,8 +187,14 @@ def local_gid(group: str) -> int:
         raise Rejected(f"there is no group {group!r} on this machine") from None
 
 
-def target_credentials_present(options: TargetOptions, config_dir: Path) -> bool:
-    """The password variable is set and the key file exists, where the options name them."""
-    if options.password_env and not os.environ.get(options.password_env):
-        return False
-    return options.key_file is None or local_path(options.key_file, config_dir).is_file()
+def target_credential_problems(options: TargetOptions, config_dir: Path, channel: str) -> list[Problem]:
+    """The password variable is set and the key file exists, readable by its owner only, where
+    the options name them."""
+    found = []
+    if options.password_env:
+        found.append(env_secret_problem(options.password_env, channel, "password_env",
+                                        f"the password of {options.username or 'the account'}"))
+    if options.key_file:
+        found.append(secret_file_problem(local_path(options.key_file, config_dir), channel, "key_file",
+                                         "create the SFTP private key (mode 0600), or correct key_file"))
+    return [p for p in found if p is not None]

@@ -21,7 +21,7 @@ from channels.website.options import KIND, WebsiteOptions
 from channels.website.pages import page_name, render_pages, render_site_index
 from publisher.contract import Job, Preview, PreviewFolder, Shown, register
 from publisher.errors import NotFound
-from publisher.models import Outcome, Release, RemoteStatus, RenditionRequest, State
+from publisher.models import ChannelPlan, Outcome, Release, RemoteStatus, RenditionRequest, State
 
 #: the site index in a language other than the site's own
 INDEX_PAGE = re.compile(r"index\.[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*\.html")
@@ -37,6 +37,9 @@ class Website(FileChannel):
         return self.web_renditions()
 
     # --- building the folder ---------------------------------------------------------------
+    def plan(self, release: Release) -> ChannelPlan:
+        return super().plan(release).model_copy(update={"url": self.url(release)})
+
     def url(self, release: Release) -> str:
         return f"{self.options.public_url}{release.id}/"
 

@@ -13,7 +13,6 @@ time the adapter records is on ``job.clock``.
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +28,7 @@ from channels.wechat.article import (
     text_problems,
 )
 from channels.wechat.options import KIND, WeChatOptions, WeChatOverrides
-from publisher.contract import Channel, Job, Preview, PreviewFolder, Shown, register
+from publisher.contract import Channel, Job, Preview, PreviewFolder, Shown, env_secret_problem, register
 from publisher.errors import NotFound, Rejected, Transient
 from publisher.models import (
     ChannelPlan,
@@ -57,8 +56,9 @@ class WeChat(Channel):
     options: WeChatOptions
 
     # --- offline ---------------------------------------------------------------------------
-    def credentials_present(self) -> bool:
-        return bool(os.environ.get(self.options.secret_env))
+    def credential_problems(self) -> list[Problem]:
+        found = env_secret_problem(self.options.secret_env, self.name, "secret_env", "the AppSecret")
+        return [found] if found else []
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile="wechat"), RenditionRequest(profile="cover")]
@@ -75,7 +75,8 @@ class WeChat(Channel):
         # WeChat publishes no daily caps for these calls (45009 tells); count calls per API
         return ChannelPlan(sends=["wechat", "cover"], quota={
             "material/add_material": 2, "media/uploadimg": 1, "draft/add": 1,
-            "freepublish/submit": 0 if not self.options.auto_publish else 1})
+            "freepublish/submit": 0 if not self.options.auto_publish else 1},
+            live="" if self.options.auto_publish else "stays a draft until someone publishes it in WeChat")
 
     def validate(self, release: Release) -> list[Problem]:
         return text_problems(release, self._texts(release), self.options.language, self.name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,17 @@ from channels.youtube.meta import CAPTION_NAMES, THUMBNAIL_MAX, Presentation, me
 from channels.youtube.options import KIND, UPLOAD, YouTubeOptions, YouTubeOverrides
 from channels.youtube.quota import Ledger
 from channels.youtube.upload import Api, YouTubeRejected, upload_video
-from publisher.contract import Channel, Embargo, Job, Preview, PreviewFolder, Shown, register, sha256_file
+from publisher.contract import (
+    Channel,
+    Embargo,
+    Job,
+    Preview,
+    PreviewFolder,
+    Shown,
+    register,
+    secret_file_problem,
+    sha256_file,
+)
 from publisher.errors import InputError, NotFound, Rejected
 from publisher.models import ChannelPlan, Outcome, Problem, Release, RemoteStatus, RenditionRequest, State
 
@@ -38,8 +47,11 @@ class YouTube(Channel):
     options: YouTubeOptions
 
     # --- offline ---------------------------------------------------------------------------
-    def credentials_present(self) -> bool:
-        return self.resolve_path(self.options.credentials).is_file()
+    def credential_problems(self) -> list[Problem]:
+        first = "" if self.options.client_secrets else "set client_secrets (the OAuth client JSON), then "
+        found = secret_file_problem(self.resolve_path(self.options.credentials), self.name, "credentials",
+                                    f"{first}run `publisher auth {self.name}` to sign in and write it")
+        return [found] if found else []
 
     def renditions(self, release: Release) -> list[RenditionRequest]:
         return [RenditionRequest(profile="youtube"), RenditionRequest(profile="captions"),
@@ -57,14 +69,6 @@ class YouTube(Channel):
 
     def validate(self, release: Release) -> list[Problem]:
         out = metadata_problems(release)
-        cred = self.resolve_path(self.options.credentials)
-        if not cred.is_file():
-            out.append(Problem(file=str(cred), field="credentials", message="the YouTube sign-in file is "
-                               "missing", fix=f"run `publisher auth {self.name}`"))
-        elif stat.S_IMODE(cred.stat().st_mode) & 0o077:
-            out.append(Problem(file=str(cred), field="credentials", message="secret file is readable by "
-                               f"others (mode {stat.S_IMODE(cred.stat().st_mode):04o})",
-                               fix=f"chmod 600 {cred}"))
         ca = self.options.ca_bundle
         if ca and not self.resolve_path(ca).is_file():
             out.append(Problem(file=str(self.resolve_path(ca)), field="ca_bundle",
@@ -89,7 +93,10 @@ class YouTube(Channel):
             quota[UPLOAD] = q.cost(UPLOAD)
         if self.presentation(release).playlist:
             quota["playlistItems.insert"] = q.cost("playlistItems.insert")
-        return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota)
+        privacy = self.presentation(release).privacy
+        return ChannelPlan(sends=[r.profile for r in self.renditions(release)], quota=quota,
+                           url=f"{WATCH}<the id YouTube gives the upload>",
+                           live="" if privacy == "public" else f"{privacy}, never public")
 
     # --- online ------------------------------------------------------------------------------
     def api(self, job: Job) -> Api:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from publisher.cli import draft, fix, preview, publish, serve, service, start, status
-from publisher.cli.console import Env, app
+from publisher.cli.console import DEFAULT_STATE, Env, app
 
 __all__ = ["app", "draft", "fix", "main", "preview", "publish", "serve", "service", "start", "status"]
 
@@ -26,17 +29,22 @@ __all__ = ["app", "draft", "fix", "main", "preview", "publish", "serve", "servic
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", envvar="PUBLISHER_CONFIG",
-                                         help="Site config file.")] = Path("publisher.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="PUBLISHER_CONFIG", show_default=False,
+        help="Site config file (default: ./publisher.yaml if present, else the config this state "
+             "folder last used).")] = None,
     state_dir: Annotated[Path, typer.Option("--state-dir", envvar="PUBLISHER_HOME",
                                             help="State store, rendition cache and logs.")]
-    = Path("~/.local/share/publisher"),
+    = DEFAULT_STATE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
-    state = Path(os.path.expanduser(str(state_dir)))
-    ctx.obj = Env(config_path=Path(os.path.expanduser(str(config))), state_dir=state)
+    state = Path(os.path.abspath(os.path.expanduser(str(state_dir))))
+    ctx.obj = Env(config_path=find_config(config, state), state_dir=state)
     setup_logging(state, verbose, to_file=ctx.invoked_subcommand not in READ_ONLY)
     ctx.call_on_close(flush_notifications)
+    if ctx.invoked_subcommand not in SERVICES and threading.current_thread() is threading.main_thread():
+        before = signal.signal(signal.SIGINT, _interrupted)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGINT, before))
 
 
 def flush_notifications() -> None:
@@ -44,6 +52,38 @@ def flush_notifications() -> None:
     notify = sys.modules.get("publisher.notify")
     if notify is not None:
         notify.flush()
+
+
+#: long-running commands with their own graceful shutdown
+SERVICES = {"run", "worker", "serve"}
+INTERRUPT_GRACE = 1.5  # seconds for the command to unwind before the process ends anyway
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C on a one-shot command: say how to resume, let the command unwind, and end the
+    process within the grace period whatever is still running (every step is recorded as it
+    completes, so running the command again continues where this one stopped)."""
+    sys.stderr.write("\ninterrupted: stopping now; run the same command again to resume "
+                     "(what is done is recorded)\n")
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    timer = threading.Timer(INTERRUPT_GRACE, os._exit, args=(130,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
+def find_config(given: Path | None, state_dir: Path) -> Path:
+    """``--config`` (or PUBLISHER_CONFIG), else ./publisher.yaml, else the one the state folder
+    last used, so that `publisher status` works from any folder."""
+    from publisher.engine.context import recorded_config
+
+    if given is not None:
+        return Path(os.path.abspath(os.path.expanduser(str(given))))
+    here = Path("publisher.yaml")
+    if here.is_file():
+        return here.absolute()
+    return recorded_config(state_dir) or here.absolute()
 
 
 #: commands that write nothing, not even the state folder or its log

@@ -8,6 +8,7 @@ Only the CLI prints. Everything below it is imported inside the commands that us
 from __future__ import annotations
 
 import getpass
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from publisher.engine.context import Context
@@ -32,6 +34,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 STATE_STYLE = {"live": "green", "scheduled": "cyan", "processing": "blue", "pending": "white",
                "deferred": "yellow", "failed": "red", "withdrawn": "magenta", "cancelled": "dim"}
 
+DEFAULT_STATE = Path("~/.local/share/publisher")
 Manifest = Annotated[Path, typer.Argument(help="The release manifest (YAML).")]
 Only = Annotated[list[str] | None, typer.Option("--only", help="Only this channel (repeatable).")]
 ReleaseId = Annotated[str, typer.Argument(help="The release id (see `publisher status`).")]
@@ -59,6 +62,8 @@ class _Group(TyperGroup):
         except PublisherError as exc:
             err.print(f"[red]error:[/] {escape(redact(str(exc)))}", markup=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            ctx.exit(130)
 
 
 # Plain help: typer's rich help costs a tenth of a second of imports on every start and shows
@@ -66,7 +71,7 @@ class _Group(TyperGroup):
 PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, **PLAIN,
                   help="Release one master video to every channel, on time and intact.")
-schedule_app = typer.Typer(no_args_is_help=True, **PLAIN,
+schedule_app = typer.Typer(cls=_Group, no_args_is_help=True, **PLAIN,
                            help="Upcoming runs of the service, and cancelling them.")
 app.add_typer(schedule_app, name="schedule")
 
@@ -137,12 +142,32 @@ class LineReporter(ConsoleReporter):
 
 def results_table(result: RunResult) -> Table:
     table = Table(title=f"release {result.release}")
-    for col in ("channel", "kind", "state", "remote id", "url", "error"):
+    table.add_column("channel", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    for col in ("url", "note", "error"):
         table.add_column(col, overflow="fold")
     for r in result.results:
-        table.add_row(r.channel, r.kind, styled(r.state), escape(r.remote_id), escape(r.url),
-                      escape(r.error or r.note))
+        note = "" if r.note == r.state else r.note
+        table.add_row(r.channel, styled(r.state), escape(r.url or r.remote_id), escape(note), escape(r.error))
     return table
+
+
+def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
+                 style: str = "") -> list[Text]:
+    """A labelled text indented under a channel's line, wrapped at words (up to three lines) or,
+    for a URL (``words=False``), broken only when it is wider than the room (never when ``whole``)."""
+    indent = "      "
+    room = max(width - len(indent) - len(label), 20)
+    flat = " ".join(text.split())
+    if whole or len(flat) <= room:
+        parts = [flat]
+    elif words:
+        parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=3, placeholder=" …")
+    else:
+        parts = [flat[i:i + room] for i in range(0, len(flat), room)]
+    pad = " " * len(label)
+    return [Text(indent + (label if i == 0 else pad)) + Text(part, style=style)
+            for i, part in enumerate(parts)]
 
 
 def finish(result: RunResult, *, label: str = "note") -> NoReturn:

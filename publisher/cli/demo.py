@@ -3,8 +3,11 @@ released to a website folder on this machine. Used by ``publisher demo`` and the
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SRT = {
     "en": ["Travelling abroad? Know before you go.", "In distress outside Hong Kong? Call 1868."],
@@ -21,7 +24,7 @@ channels:
   demo-web:
     kind: website
     target: www/videos
-    public_url: http://localhost:8000/videos/
+    public_url: http://localhost:{port}/videos/
 """
 
 
@@ -34,7 +37,7 @@ def _srt(lines: list[str], seconds: float) -> str:
                    for i, text in enumerate(lines))
 
 
-def make_demo(folder: Path, seconds: float = 8.0) -> tuple[Path, Path]:
+def make_demo(folder: Path, seconds: float = 8.0, port: int = 8000) -> tuple[Path, Path]:
     """Writes publisher.yaml and release/ (master, captions, manifest). Returns both paths."""
     release = folder / "release"
     (release / "subs").mkdir(parents=True, exist_ok=True)
@@ -57,5 +60,20 @@ def make_demo(folder: Path, seconds: float = 8.0) -> tuple[Path, Path]:
         f"captions:\n{captions}\ntags: [consular protection, travel safety]\n", encoding="utf-8")
     config = folder / "publisher.yaml"
     if not config.exists():
-        config.write_text(CONFIG, encoding="utf-8")
+        config.write_text(CONFIG.format(port=port), encoding="utf-8")
     return config, manifest
+
+
+def serve(www: Path, port: int, ready: Callable[[str], None]) -> None:
+    """Serve the demo's website folder on this machine only, until Ctrl-C."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", port), partial(Quiet, directory=str(www))) as server:
+        ready(f"http://localhost:{server.server_port}/")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()

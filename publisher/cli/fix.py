@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -10,7 +11,7 @@ from rich.markup import escape
 from publisher.cli.console import (
     ChannelOpt,
     ConsoleReporter,
-    LineReporter,
+    Env,
     ReleaseId,
     app,
     env,
@@ -21,6 +22,12 @@ from publisher.cli.console import (
     schedule_app,
     verify_table,
 )
+
+if TYPE_CHECKING:
+    from publisher.models import State
+
+Yes = Annotated[bool, typer.Option("--yes", "-y",
+                                   help="Do it without asking (needed when not on a terminal).")]
 
 
 @app.command()
@@ -57,16 +64,41 @@ def repair(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = None
 def withdraw(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = None,
              keep_private: Annotated[bool, typer.Option(
                  "--keep-private", help="Make it private where the channel can (YouTube), not delete it.")]
-             = False) -> None:
+             = False, yes: Yes = False) -> None:
     """Take the release down everywhere (or on one channel) by its stored remote ids."""
     from publisher.engine import verbs
+    from publisher.models import GONE, State
 
-    finish(verbs.withdraw(env(ctx).engine(LineReporter()), release_id, channel, keep_private))
+    e = env(ctx)
+    verb = "make private" if keep_private else "withdraw"
+    _confirm(e, release_id, channel, verb, [s for s in State if s not in GONE], yes)
+    finish(verbs.withdraw(e.engine(), release_id, channel, keep_private))
 
 
 @schedule_app.command("cancel")
-def schedule_cancel(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = None) -> None:
+def schedule_cancel(ctx: typer.Context, release_id: ReleaseId, channel: ChannelOpt = None,
+                    yes: Yes = False) -> None:
     """Cancel what has not gone live yet (embargoed, pending, deferred)."""
     from publisher.engine import verbs
 
-    finish(verbs.cancel(env(ctx).engine(LineReporter()), release_id, channel))
+    e = env(ctx)
+    _confirm(e, release_id, channel, "cancel", list(verbs.NOT_LIVE_YET), yes)
+    finish(verbs.cancel(e.engine(), release_id, channel))
+
+
+def _confirm(e: Env, release_id: str, channel: str | None, verb: str, states: list[State],
+             yes: bool) -> None:
+    """Ask on a terminal; without one, only ``--yes`` goes ahead (exit 2, nothing changed)."""
+    from publisher.errors import InputError
+
+    engine = e.engine()
+    engine.stored(release_id)
+    names = [p.channel for p in engine.publications(release_id, channel) if p.state in states]
+    if yes or not names:
+        return
+    what = f"{verb} {release_id} on {', '.join(names)}"
+    if not sys.stdin.isatty():
+        raise InputError(f"{what}: not on a terminal, so nothing was done; add --yes to confirm")
+    if not typer.confirm(f"{what}?", default=False, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(1)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from publisher.cli.console import ConsoleReporter, Env, Manifest, Only, app, env, finish, out
+from publisher.cli.console import ConsoleReporter, Env, Manifest, Only, app, detail_lines, env, finish, out
 
 if TYPE_CHECKING:
     from publisher.inputs.checks import Prepared
@@ -56,6 +58,7 @@ def check(ctx: typer.Context, manifest: Manifest, only: Only = None,
 def plan(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
     """Show what would be encoded, what each channel would receive, and API quota costs. No writes."""
     from publisher.engine.engine import Engine
+    from publisher.times import local
     from publisher.transcode import Transcoder
 
     e = env(ctx)
@@ -69,14 +72,20 @@ def plan(ctx: typer.Context, manifest: Manifest, only: Only = None) -> None:
         table.add_row(item.description, item.key[:12], "cached" if item.cached else "[yellow]to encode[/]",
                       ", ".join(item.channels))
     out.print(table)
-    chan = Table(title="channels")
-    for col in ("channel", "kind", "sends", "quota units"):
-        chan.add_column(col, overflow="fold")
+    zone = e.config.zone
+    at = prep.release.publish_at
+    width = shutil.get_terminal_size().columns
+    out.print(Text(f"channels (times in {zone.key})", style="italic"))
     for name, ch in prep.channels.items():
         p = ch.plan(prep.release)
-        quota = ", ".join(f"{k} {v}" for k, v in p.quota.items()) or "-"
-        chan.add_row(name, ch.kind, "; ".join(p.sends), quota)
-    out.print(chan)
+        when = f"goes live {local(at, zone)}" if at else "goes live when released"
+        out.print(Text(f"  {name}  {ch.kind}  {when}" + (f" ({p.live})" if p.live else "")))
+        for line in detail_lines("at ", p.url or "known once sent", width, words=False, whole=width >= 120):
+            out.print(line)
+        quota = ", ".join(f"{k} {v}" for k, v in p.quota.items())
+        for line in detail_lines("sends ", ", ".join(p.sends) + (f"; quota units: {quota}" if quota else ""),
+                                 width):
+            out.print(line)
 
 
 @app.command()

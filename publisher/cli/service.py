@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
@@ -27,7 +28,11 @@ def run(ctx: typer.Context,
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        err.print(f"received {signal.Signals(signum).name}; stopping after running jobs finish")
+        if signum == signal.SIGINT and stop.is_set():
+            err.print("second Ctrl-C: stopping at once; running jobs resume when the service starts again")
+            os._exit(130)
+        err.print(f"received {signal.Signals(signum).name}; stopping after running jobs finish"
+                  + (" (Ctrl-C again to stop at once)" if signum == signal.SIGINT else ""))
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,11 +18,23 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from publisher.cli.console import ChannelOpt, Env, app, env, err, out, schedule_app, styled, verify_table
+from publisher.cli.console import (
+    STATE_STYLE,
+    ChannelOpt,
+    Env,
+    app,
+    detail_lines,
+    env,
+    err,
+    out,
+    schedule_app,
+    verify_table,
+)
 
 if TYPE_CHECKING:
-    from publisher.models import Selection
+    from publisher.models import Selection, StatusRow
 
 TABLE_LIMIT = 20
 
@@ -61,7 +75,8 @@ def status(
         _verify(e, selection, "json" if as_json else "csv" if as_csv else "table")
         return
     if html is not None:
-        page = report.render_html(e.store, selection, zone, generated=now, site=e.config.path.name)
+        page = report.render_html(e.store, selection, zone, generated=now,
+                                  site=e.config.settings.site_name or e.config.dir.name)
         if str(html) == "-":
             out.file.write(page)
             return
@@ -72,7 +87,8 @@ def status(
     elif as_csv:
         out.file.write(report.to_csv(selection.rows))
     elif html is None:
-        out.print(_status_table(selection, zone, now))
+        for line in _status_blocks(e, selection, zone, now, shutil.get_terminal_size().columns):
+            out.print(line)
         _drafts(e, selection.releases)
 
 
@@ -92,27 +108,66 @@ def _drafts(e: Env, release_ids: list[str]) -> None:
             out.print(f"{rid}: machine drafts no person has reviewed: {escape(', '.join(keys))}")
 
 
-def _status_table(selection: Selection, zone: ZoneInfo, now: datetime) -> Table:
+WIDE = 120  # from this width on, a URL goes on its channel's line and is never broken
+
+
+def _status_blocks(e: Env, selection: Selection, zone: ZoneInfo, now: datetime, width: int) -> list[Text]:
+    """One block per release: a heading line (id and title), then a line per channel (name, kind,
+    state, time) with its URL, note and error on lines of their own. Ids, channel names and states
+    are never broken; a URL is broken only when it is wider than a narrow terminal."""
     from publisher import report
     from publisher.models import State
 
-    table = Table(title=f"publications (times in {zone.key})")
-    cols = ("release", "channel", "kind", "state", "remote id", "url", "checksum", "time", "error / note")
-    for col in cols:
-        table.add_column(col, overflow="fold")
+    titles = {rid: r.text("title") for rid, r in report.stored_releases(e.store, selection.releases).items()}
+    lines = [Text(f"publications (times in {zone.key})", style="bold")]
+    by_release: dict[str, list[StatusRow]] = {}
     for r in selection.rows:
-        when = (f"at {report.local(r.publish_at, zone)}" if r.state is State.SCHEDULED and r.publish_at
-                else report.local(r.updated_at, zone))
-        if report.overdue(r, now):
-            when = f"[yellow]{when} — overdue[/]"
-        table.add_row(r.release, r.channel, r.kind, styled(r.state), escape(r.remote_id), escape(r.url),
-                      r.checksum[:12], when, escape(report.one_line(r.error or r.note)))
+        by_release.setdefault(r.release, []).append(r)
+    for rid, rows in by_release.items():
+        lines.append(Text())
+        head = Text(rid, style="bold")
+        title = " ".join(titles.get(rid, "").split())
+        room = width - len(rid) - 2
+        if title and room > 4:
+            head.append("  " + (title if len(title) <= room else title[: room - 1] + "…"))
+        lines.append(head)
+        cw = max(len(r.channel) for r in rows)
+        kw = max(len(r.kind) for r in rows)
+        sw = max(len(r.state) for r in rows)
+        for r in rows:
+            when = (f"goes live {report.local(r.publish_at, zone)}" if r.state is State.SCHEDULED
+                    and r.publish_at else report.local(r.updated_at, zone))
+            line = Text(f"  {r.channel:<{cw}}  {r.kind:<{kw}}  ")
+            line.append(f"{r.state:<{sw}}", style=STATE_STYLE.get(r.state, "white"))
+            late = " — overdue" if report.overdue(r, now) else ""
+            if len(line) + 2 + len(when) + len(late) <= width:
+                line.append(f"  {when}")
+                line.append(late, style="yellow")
+                when = ""
+            if width >= WIDE and r.url and len(line) + 2 + len(r.url) <= width:
+                line.append(f"  {r.url}")
+                url = ""
+            else:
+                url = r.url
+            lines.append(line)
+            if when:
+                lines += detail_lines("", when + late, width)
+            if url:
+                lines += detail_lines("", url, width, words=False, whole=width >= WIDE)
+            if r.note:
+                lines += detail_lines("note: ", r.note, width)
+            if r.error:
+                lines += detail_lines("error: ", r.error, width, style="red")
     counts = report.summary(selection)
-    table.caption = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet"
+    caption = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet"
     if selection.total_releases > len(selection.releases):
-        table.caption += (f" — showing the {len(selection.releases)} most recently changed of "
-                          f"{selection.total_releases} releases (--limit 0 for all)")
-    return table
+        caption += (f" — showing the {len(selection.releases)} most recently changed of "
+                    f"{selection.total_releases} releases (--limit 0 for all)")
+    if selection.rows:
+        caption += "; remote ids and checksums: --json, --csv or --html"
+    lines.append(Text())
+    lines += [Text(part) for part in textwrap.wrap(caption, width)]
+    return lines
 
 
 def _verify(e: Env, selection: Selection, fmt: str) -> None:

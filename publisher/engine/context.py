@@ -33,7 +33,26 @@ class Context:
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.config, self.state_dir)
+            record_config(self.state_dir, self.config.path)
         return self._store
+
+
+CONFIG_RECORD = "last-config"  # in the state folder: the config a command used last
+
+
+def recorded_config(state_dir: Path) -> Path | None:
+    """The config this state folder was last used with, if it is still there."""
+    try:
+        path = Path((state_dir / CONFIG_RECORD).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return path if path.is_absolute() and path.is_file() else None
+
+
+def record_config(state_dir: Path, config: Path) -> None:
+    if recorded_config(state_dir) != config:
+        with contextlib.suppress(OSError):
+            (state_dir / CONFIG_RECORD).write_text(f"{config}\n", encoding="utf-8")
 
 
 def open_store(config: SiteConfig, state_dir: Path) -> Store:

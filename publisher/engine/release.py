@@ -111,7 +111,8 @@ def record(engine: Engine, prep: Prepared, event: tuple[Verb, str] | None = None
                 store.save_journal(rid, pub.channel, {**pub.journal, CONTENT: sent})
     store.save_release(prep.release, prep.master, prep.hashes)
     changed = f"; changed: {', '.join(edits)}" if edits else ""
-    store.add_event(rid, *(event or (Verb.RELEASE, f"release of {prep.master.sha256[:12]} to "
+    title = " ".join(prep.release.text("title").split()) or rid
+    store.add_event(rid, *(event or (Verb.RELEASE, f"release of “{title}” to "
                                                    f"{', '.join(prep.channels)}{changed}")))
     return edits
 

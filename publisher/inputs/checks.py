@@ -147,17 +147,9 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
             quality += caption_quality(checked(f"captions.{lang}", path), lang, field=f"captions.{lang}",
                                        shown_as=path)
     warnings += [str(p) for p in quality]
-    for name, ch in channels.items():
+    for ch in channels.values():
         problems += ch.validate(release)
-        try:
-            present = ch.credentials_present()
-        except InputError as exc:
-            problems += exc.problems
-        else:
-            if not present:
-                problems.append(Problem(str(config.path), f"channels.{name}",
-                                        "the channel's credentials or secret are missing",
-                                        "see `publisher channels` and the README's channel section"))
+        problems += ch.credential_problems()
     if problems:
         raise InputError(problems)
     return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings,

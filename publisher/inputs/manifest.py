@@ -68,7 +68,7 @@ class ManifestSchema(_References):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str
     master: str
     languages: list[str] = Field(min_length=1)
     title: dict[str, str]
@@ -76,6 +76,14 @@ class ManifestSchema(_References):
     tags: list[str] = Field(default_factory=list)
     channels: list[str] | None = None
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.match(ID_PATTERN, value):
+            raise ValueError(f"the release id '{value}' is not allowed: use 3 to 64 characters, each a "
+                             "lower-case letter a-z, a digit 0-9 or a hyphen -")
+        return value
 
     @field_validator("languages")
     @classmethod

@@ -39,6 +39,11 @@ class YamlDocument:
 
 def load_yaml(path: Path, what: str) -> tuple[YamlDocument | None, list[Problem]]:
     """Read ``path`` strictly. Returns the document (None if unreadable) and the problems found."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.y*ml"))[:3]
+        hint = f" such as {path / inside[0]}" if inside else ""
+        return None, [Problem(str(path), "", f"this is a folder, not the {what} file",
+                              f"give the path of the file inside it{hint}")]
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -58,7 +63,11 @@ def load_yaml(path: Path, what: str) -> tuple[YamlDocument | None, list[Problem]
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        return None, [Problem(str(path), "", f"not valid YAML: {reason}", "fix the syntax", line)]
+        fix = "fix the syntax"
+        if reason.startswith("mapping values are not allowed"):
+            fix = ('a colon followed by a space inside a text starts a new key: put the whole text in '
+                   'double quotes, e.g. en: "Travel safely: know before you go"')
+        return None, [Problem(str(path), "", f"not valid YAML: {reason}", fix, line)]
     except RecursionError:
         return None, [Problem(str(path), "", "nested too deeply", "flatten the structure")]
     except ValueError as exc:  # PyYAML lets an out-of-range escape such as "\U00aaaaaa" through

@@ -14,6 +14,7 @@ import pytest
 
 from publisher.inputs.cues import TIMING
 from tests.conftest import Project
+from tests.console_site import Site
 
 MANIFEST = """# Consular protection, autumn campaign
 id: consular-protection-2026
@@ -162,6 +163,14 @@ def test_with_require_approval_drafts_wait_for_an_approver(project: Callable[[],
     assert "awaiting approval" in submitted.output and "machine drafts" in submitted.output
     site = proj.root / "www" / proj.manifest["id"]
     assert not site.exists()
+    console = Site(proj)
+    monkeypatch.setattr(proj, "write", lambda: None)  # keep the manifest as `draft` left it
+    console.start()
+    try:
+        page = console.login("paul").get(f"/releases/{proj.manifest['id']}").text
+        assert "Machine drafts no person has reviewed yet" in page and "captions.zh-Hans" in page
+    finally:
+        console.stop()
     monkeypatch.setenv("LOGNAME", "bob")
     approved = cli(proj, "approve", proj.manifest_path)
     assert approved.exit_code == 0, approved.output

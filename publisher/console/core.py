@@ -21,6 +21,7 @@ from publisher.contract import redact
 from publisher.engine import release as manifest_verbs
 from publisher.engine import verbs
 from publisher.engine.context import Context
+from publisher.engine.drafts import unreviewed
 from publisher.engine.engine import Engine
 from publisher.engine.preview import PreviewResult, load_preview
 from publisher.engine.preview import preview as render_preview
@@ -66,6 +67,7 @@ class Detail:
     awaiting: bool
     renditions: list[tuple[str, str, str]]  # profile, key, folder
     poster: str  # a data: URI, or ""
+    drafts: list[str] = field(default_factory=list)  # machine-drafted texts no person has reviewed
 
 
 @dataclass
@@ -171,11 +173,12 @@ class Core:
         renditions = store.renditions(release_id)
         pubs = store.publications(release_id)
         poster = report.poster_source(store, release, release_id)
+        hashes = store.release_hashes(release_id)
         return Detail(
             release=release, master=store.get_master(release_id),
             rows=self.selection(StatusQuery(release=release_id)).rows,
             publications={p.channel: p for p in pubs}, events=store.events(release_id, limit=500),
-            hashes=store.release_hashes(release_id), approval=store.approval(release_id),
+            hashes=hashes, approval=store.approval(release_id), drafts=unreviewed(store, release, hashes),
             submitter=manifest_verbs.submitter(self._engine(""), release_id),
             awaiting=any(p.state is State.PENDING and p.note == AWAITING for p in pubs),
             renditions=renditions, poster=poster if poster.startswith("data:") else "")

@@ -190,8 +190,13 @@ _BY_HASH = re.compile(r"^release of [0-9a-f]{12} to ")
 
 
 def _event(e: Event, zone: ZoneInfo, title: str) -> dict[str, str]:
-    message = _BY_HASH.sub(f"release of “{' '.join(title.split())}” to ", e.message) if title else e.message
-    return {"at": local(e.at, zone), "channel": e.channel, "action": e.action, "message": message}
+    """An event for the page; a release title quoted in its message is split out (``title``, between
+    ``message`` and ``rest``) so the page can mark the title's language."""
+    title = " ".join(title.split())
+    message = _BY_HASH.sub(f"release of “{title}” to ", e.message) if title else e.message
+    before, quoted, rest = message.partition(f"“{title}”") if title else (message, "", "")
+    return {"at": local(e.at, zone), "channel": e.channel, "action": e.action, "message": before,
+            "title": title if quoted else "", "rest": rest}
 
 
 def _environment() -> Environment:

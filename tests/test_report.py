@@ -194,7 +194,8 @@ def test_html_report_fits_a_phone_and_names_the_site_and_releases(
     page = report.read_text(encoding="utf-8")
     assert "<title>Immigration Department videos — release status</title>" in page
     assert "publisher.yaml" not in page
-    assert "release of “Consular Protection” to app-feed, immd-web, lobby-signage-kowloon" in page
+    assert ('release of “<span lang="en">Consular Protection</span>” to app-feed, immd-web, '
+            'lobby-signage-kowloon') in page
     assert not re.search(r"release of [0-9a-f]{12}", page)
     context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                    is_mobile=True, has_touch=True)

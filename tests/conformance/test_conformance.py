@@ -146,12 +146,12 @@ def test_update_then_withdraw(conf: Any, cli: Any) -> None:
     assert updated.exit_code == 0, updated.output
     assert env.public_title(rid) in ("Consular Protection (updated)", "领事保护（更新）")
     assert len(env.remote_objects(rid)) == 1
-    gone = cli(proj, "withdraw", rid)
+    gone = cli(proj, "withdraw", rid, "--yes")
     assert gone.exit_code == 0, gone.output
     assert status(cli, proj)["state"] == "withdrawn"
     assert not env.is_public(rid)
     assert env.remote_objects(rid) == []
-    assert cli(proj, "withdraw", rid).exit_code == 0  # withdrawing twice is not an error
+    assert cli(proj, "withdraw", rid, "--yes").exit_code == 0  # withdrawing twice is not an error
 
 
 def test_status_verify_matches_store_and_repair_mends_damage(conf: Any, cli: Any) -> None:

@@ -18,7 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Project, need
+from tests.conftest import Project
 from tests.fakes.youtube_server import YouTubeFake
 from tests.test_captions import HOSTILE_LINES, HOSTILE_SRT, HOSTILE_VTT
 
@@ -31,7 +31,7 @@ def shown_text(line: str) -> str:
 
 
 def test_hostile_caption_text_reaches_web_feed_and_youtube_as_written(
-        project: Callable[[], Project], cli: Any, tmp_path: Path) -> None:
+        project: Callable[[], Project], cli: Any, tmp_path: Path, chromium: Any) -> None:
     with YouTubeFake(tmp_path / "fake") as fake:
         proj = project()
         folder = proj.manifest_path.parent
@@ -56,7 +56,7 @@ def test_hostile_caption_text_reaches_web_feed_and_youtube_as_written(
     assert website == HOSTILE_VTT
     assert feed_file.read_text(encoding="utf-8") == HOSTILE_VTT
     assert youtube.decode("utf-8") == HOSTILE_VTT
-    cues = chromium_cues(proj.root / "www" / rid)
+    cues = chromium_cues(chromium, proj.root / "www" / rid)
     assert [c["shown"] for c in cues] == [shown_text(line) for line in HOSTILE_LINES]
     assert [c["tags"] for c in cues] == [[], [], [], [], ["I", "B", "U"], []]
 
@@ -92,22 +92,19 @@ CUES = """() => new Promise((resolve, reject) => {
 })"""
 
 
-def chromium_cues(page_folder: Path) -> list[dict[str, Any]]:
+def chromium_cues(browser: Any, page_folder: Path) -> list[dict[str, Any]]:
     """The published captions as Chromium's WebVTT parser reads them."""
-    need("/usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
     (page_folder / "captions-check.html").write_text(
         '<!doctype html><video><track kind="subtitles" srclang="en" src="captions/en.vtt" default></video>',
         encoding="utf-8")
-    with serve(page_folder) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    with serve(page_folder) as base:
+        context = browser.new_context()
         try:
-            page = browser.new_page()
+            page = context.new_page()
             page.goto(base + "captions-check.html")
             return list(page.evaluate(CUES))
         finally:
-            browser.close()
+            context.close()
 
 
 # --- burned in ------------------------------------------------------------------------------------

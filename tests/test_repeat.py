@@ -249,11 +249,12 @@ def test_processing_publications_are_polled_to_live(project: Callable[[], Projec
             time.sleep(0.5)
             assert state() == "processing"  # the draft still waits for an editor
             editor_publishes()
-            assert wait_for(lambda: state() == "live", 5)
+            # the state is recorded before its event: wait for both
+            assert wait_for(lambda: state() == "live" and any(
+                e.action == "live" and "now live" in e.message for e in store.events(rid)), 15)
             [first] = fake.live_articles()
             pub = store.get_publication(rid, "wechat")
             assert pub is not None and pub.url == first["url"]
-            assert any(e.action == "live" and "now live" in e.message for e in store.events(rid))
             # a repeat run makes a new draft for the editor: processing, then live again
             engine = Engine(load_config(proj.config_path), store, proj.state_dir)
             message = verbs.repeat(engine, rid, 0)

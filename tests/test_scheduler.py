@@ -278,7 +278,7 @@ def test_stopping_waits_for_a_running_job_without_deadlock(project: Callable[[],
     proj = project()
     target = drop(proj)
     rid = proj.manifest["id"]
-    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(seconds=2))
+    proj.manifest["publish_at"] = iso(datetime.now(UTC) + timedelta(seconds=5))
     proj.write()
     assert cli(proj, "release", proj.manifest_path).exit_code == 0
     (target / "SLOW").write_text("1.5")

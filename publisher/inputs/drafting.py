@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import InputError
+from publisher.inputs.captions import MAX_BYTES
 from publisher.inputs.cues import TIMING, parse, split_lines
 from publisher.models import Problem
 
@@ -189,6 +190,17 @@ def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
     if to_path.exists() and not force:
         result.kept.append(f"captions.{dst} ({name})")
         return None
+    if to_path.exists() and not to_path.is_symlink() and to_path.samefile(from_path):
+        raise InputError(Problem(str(manifest), f"captions.{dst}", f"'{name}' is the {src} caption file "
+                                 "itself: the draft would replace its source",
+                                 f"give captions.{dst} a file of its own, e.g. {_sibling(name, src, dst)}"))
+    try:
+        size = from_path.stat().st_size
+    except OSError:
+        size = 0
+    if size > MAX_BYTES:
+        raise InputError(Problem(str(from_path), f"captions.{src}", f"caption file is {size / 1e6:.1f} MB, "
+                                 "over the 5 MB limit", "run `publisher check` and fix what it says"))
     try:
         text = from_path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,0 +1,42 @@
+"""What a new user and a less trusted author found by trying the day's features through the CLI:
+each test is one finding, run the way a user meets it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from publisher.inputs.captions import MAX_BYTES
+from tests.conftest import Project
+from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
+
+
+def test_draft_force_never_overwrites_its_own_source(project: Callable[[], Project], cli: Any) -> None:
+    """A manifest naming one caption file for both scripts: --force used to convert the Traditional
+    source in place, losing it."""
+    proj = drafting_project(project)
+    both = "  zh-Hant: subs/zh-Hant.vtt\n  zh-Hans: subs/zh-Hant.vtt"
+    proj.manifest_path.write_text(MANIFEST.replace("  zh-Hant: subs/zh-Hant.vtt", both), encoding="utf-8")
+    before = proj.manifest_path.read_text(encoding="utf-8")
+    result = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans", "--force")
+    assert result.exit_code == 2, result.output
+    assert "captions.zh-Hans" in result.output and "the zh-Hant caption file itself" in result.output
+    assert "subs/zh-Hans.vtt" in result.output  # the fix names a file of its own
+    assert (proj.manifest_path.parent / "subs" / "zh-Hant.vtt").read_text(encoding="utf-8") == HANT_VTT
+    assert proj.manifest_path.read_text(encoding="utf-8") == before
+
+
+def test_draft_refuses_a_caption_file_check_refuses_for_its_size(project: Callable[[], Project],
+                                                                  cli: Any) -> None:
+    """A caption file over check's 5 MB limit used to be drafted (minutes of OpenCC and a side by
+    side view of every cue): it is refused as check refuses it, and nothing is written."""
+    proj = drafting_project(project)
+    source = proj.manifest_path.parent / "subs" / "zh-Hant.vtt"
+    cue = "00:00:02.200 --> 00:00:03.500\n如需協助，請致電1868。\n\n"
+    source.write_text(HANT_VTT + "\n" + cue * (MAX_BYTES // len(cue.encode()) + 1), encoding="utf-8")
+    before = proj.manifest_path.read_text(encoding="utf-8")
+    result = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans")
+    assert result.exit_code == 2, result.output
+    assert "over the 5 MB limit" in result.output and "captions.zh-Hant" in result.output
+    assert not (source.parent / "zh-Hans.vtt").exists()
+    assert proj.manifest_path.read_text(encoding="utf-8") == before

@@ -4,11 +4,13 @@ each test is one finding, run the way a user meets it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from publisher.inputs.captions import MAX_BYTES
 from tests.conftest import Project
 from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
+from tests.test_permanent_faults import run
 
 
 def test_draft_force_never_overwrites_its_own_source(project: Callable[[], Project], cli: Any) -> None:
@@ -40,3 +42,25 @@ def test_draft_refuses_a_caption_file_check_refuses_for_its_size(project: Callab
     assert "over the 5 MB limit" in result.output and "captions.zh-Hant" in result.output
     assert not (source.parent / "zh-Hans.vtt").exists()
     assert proj.manifest_path.read_text(encoding="utf-8") == before
+
+
+def test_every_verb_that_needs_ffmpeg_names_the_package(project: Callable[[], Project],
+                                                         tmp_path: Path) -> None:
+    """`publisher demo` without ffmpeg on the PATH ended in a traceback (and left a half-made demo);
+    preview and plan are held to the same clear exit 2 as check and release."""
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(tmp_path / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.write()
+    no_ffmpeg = tmp_path / "bin"
+    no_ffmpeg.mkdir()
+    demo = tmp_path / "demo"
+    manifest = str(proj.manifest_path)
+    for args in (("demo", str(demo)), ("preview", manifest), ("plan", manifest)):
+        result = run(proj, *args, PATH=str(no_ffmpeg))
+        text = result.stdout + result.stderr
+        assert result.returncode == 2, text
+        assert "Traceback" not in text
+        assert "ffmpeg and ffprobe not found" in text and "apt-get install ffmpeg" in text
+    assert not demo.exists() and not (tmp_path / "www").exists()
+    assert not (proj.state_dir / "previews").exists()

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from publisher.inputs.captions import MAX_BYTES
 from tests.conftest import Project
 from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
@@ -64,3 +66,50 @@ def test_every_verb_that_needs_ffmpeg_names_the_package(project: Callable[[], Pr
         assert "ffmpeg and ffprobe not found" in text and "apt-get install ffmpeg" in text
     assert not demo.exists() and not (tmp_path / "www").exists()
     assert not (proj.state_dir / "previews").exists()
+
+
+def test_check_and_channels_name_notify_urls_that_would_be_dropped(project: Callable[[], Project], cli: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook written as https:// (apprise's JSON webhook is json://), a mistyped scheme and an
+    unset url_env passed check and channels; every notification was then dropped at delivery, told
+    only in publisher.log. Both commands now name each entry (exit 2), never showing the URL."""
+    token = "hook-T0ken-probe-71d2"
+    monkeypatch.delenv("PROBE_UNSET_HOOK", raising=False)
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.settings["notify"] = [f"json://ops:{token}@127.0.0.1:9/hook",
+                               {"url": f"https://ops:{token}@127.0.0.1:9/hook", "events": ["failed"]},
+                               f"jsno://{token}@127.0.0.1:9/hook", {"url_env": "PROBE_UNSET_HOOK"}]
+    proj.write()
+    for verb in (("check", proj.manifest_path), ("channels",)):
+        result = cli(proj, *verb)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "notify[0]" not in text
+        assert "notify[1].url: apprise does not understand this https:// URL" in text and "json://" in text
+        assert "notify[2].url: apprise does not understand this jsno:// URL" in text
+        assert "notify[3].url_env: the environment variable PROBE_UNSET_HOOK is not set" in text
+        assert token not in result.output and "127.0.0.1" not in result.output
+    assert not (proj.root / "www").exists()
+    proj.settings["notify"] = [f"json://ops:{token}@127.0.0.1:9/hook"]
+    proj.write()
+    assert cli(proj, "check", proj.manifest_path).exit_code == 0
+    fine = cli(proj, "channels")
+    assert fine.exit_code == 0 and "notify (1)  understood" in fine.output, fine.output
+
+
+def test_a_url_written_as_a_key_is_not_shown_in_the_error(project: Callable[[], Project], cli: Any) -> None:
+    """`- json://user:TOKEN@host/hook: {events: [failed]}` (the URL as a key) was refused with the
+    whole URL, token and all, in the message."""
+    token = "hook-T0ken-probe-key-93a"
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.settings["notify"] = [{f"json://ops:{token}@127.0.0.1:9/hook": {"events": ["failed"]}}]
+    proj.write()
+    for verb in (("check", proj.manifest_path), ("channels",), ("status",)):
+        result = cli(proj, *verb)
+        assert result.exit_code == 2, result.output
+        assert "notify[0].json://…: unknown key" in result.output
+        assert token not in result.output

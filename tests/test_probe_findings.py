@@ -13,6 +13,7 @@ from publisher.inputs.captions import MAX_BYTES
 from tests.conftest import Project
 from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
 from tests.test_permanent_faults import run
+from tests.test_scheduler import drop
 
 
 def test_draft_force_never_overwrites_its_own_source(project: Callable[[], Project], cli: Any) -> None:
@@ -113,3 +114,30 @@ def test_a_url_written_as_a_key_is_not_shown_in_the_error(project: Callable[[], 
         assert result.exit_code == 2, result.output
         assert "notify[0].json://…: unknown key" in result.output
         assert token not in result.output
+
+
+def test_status_counts_the_columns_chinese_takes(project: Callable[[], Project], cli: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Chinese title and a Chinese error were cut and wrapped by characters, each of which takes
+    two columns: at 80 columns the heading took 94. Every line now fits in columns."""
+    from rich.cells import cell_len
+
+    proj = project()
+    bad = drop(proj, "lobby-signage")
+    bad.mkdir()
+    (bad / "BROKEN").write_text("播放清單被拒絕：開始時間已經過去，請檢查播放器的設定，然後重新發佈。" * 3,
+                                encoding="utf-8")
+    proj.manifest["id"] = "consular-protection-winter-travel-2026"
+    proj.manifest["languages"] = ["zh-Hant", "en", "zh-Hans"]
+    proj.manifest["title"] = {**proj.manifest["title"], "zh-Hant": "領事保護　出行平安" * 5}
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 1
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli(proj, "status")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(cell_len(line) <= 80 for line in lines), "\n".join(lines)
+    heading = next(line for line in lines if line.startswith("consular-protection-winter-travel-2026"))
+    assert "領事保護 出行平安" in heading and heading.endswith("…")
+    errors = [line.strip() for line in lines if line.strip().startswith("error:")]
+    assert len(errors) == 1 and "播放清單被拒絕" in errors[0], "\n".join(lines)

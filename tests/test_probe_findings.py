@@ -141,3 +141,26 @@ def test_status_counts_the_columns_chinese_takes(project: Callable[[], Project],
     assert "領事保護 出行平安" in heading and heading.endswith("…")
     errors = [line.strip() for line in lines if line.strip().startswith("error:")]
     assert len(errors) == 1 and "播放清單被拒絕" in errors[0], "\n".join(lines)
+
+
+def test_draft_caption_path_that_is_a_folder_or_a_dangling_link(project: Callable[[], Project],
+                                                                 cli: Any) -> None:
+    """captions.zh-Hans naming a folder ended --force in a traceback (IsADirectoryError); a link
+    to nothing was 'the file appeared while drafting, run again', every time."""
+    proj = drafting_project(project)
+    subs = proj.manifest_path.parent / "subs"
+    proj.manifest_path.write_text(MANIFEST.replace("  zh-Hant: subs/zh-Hant.vtt",
+                                                   "  zh-Hant: subs/zh-Hant.vtt\n  zh-Hans: subs"),
+                                  encoding="utf-8")
+    before = proj.manifest_path.read_text(encoding="utf-8")
+    folder = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans", "--force")
+    assert folder.exit_code == 2, folder.output
+    assert "captions.zh-Hans: 'subs' is a folder" in folder.output and "subs/zh-Hans.vtt" in folder.output
+    assert proj.manifest_path.read_text(encoding="utf-8") == before and subs.is_dir()
+    (subs / "zh-Hans.vtt").symlink_to("not-written-yet.vtt")
+    proj.manifest_path.write_text(MANIFEST, encoding="utf-8")
+    dangling = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans")
+    assert dangling.exit_code == 0, dangling.output
+    assert "kept captions.zh-Hans (subs/zh-Hans.vtt)" in dangling.output
+    assert "appeared while drafting" not in dangling.output
+    assert not (subs / "not-written-yet.vtt").exists()

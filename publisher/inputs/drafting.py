@@ -187,7 +187,10 @@ def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
     name = str(given) if isinstance(given, str) else _sibling(str(captions[src]), src, dst)
     from_path, to_path = (_inside(root, value, f"captions.{lang}", manifest)
                           for value, lang in ((str(captions[src]), src), (name, dst)))
-    if to_path.exists() and not force:
+    if to_path.is_dir():
+        raise InputError(Problem(str(manifest), f"captions.{dst}", f"'{name}' is a folder",
+                                 f"name a caption file, e.g. {_sibling(str(captions[src]), src, dst)}"))
+    if (to_path.exists() or to_path.is_symlink()) and not force:
         result.kept.append(f"captions.{dst} ({name})")
         return None
     if to_path.exists() and not to_path.is_symlink() and to_path.samefile(from_path):

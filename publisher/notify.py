@@ -153,7 +153,7 @@ def _outbox() -> queue.Queue[tuple[int, NotifyTarget, Notice]]:
         if _queue is None:
             _queue = queue.Queue()
             threading.Thread(target=_deliver_all, args=(_queue,), name="notify", daemon=True).start()
-            atexit.register(flush)
+            atexit.register(_at_exit)
         return _queue
 
 
@@ -208,6 +208,7 @@ def _quiet_apprise() -> None:
 
 def flush(timeout: float = FLUSH_SECONDS) -> bool:
     """Wait (at most ``timeout`` seconds) for queued messages to be sent; True if none is left."""
+    global _given_up
     outbox = _queue
     if outbox is None:
         return True
@@ -218,6 +219,16 @@ def flush(timeout: float = FLUSH_SECONDS) -> bool:
             if left <= 0:
                 log.warning("%d notification(s) not sent: gave up waiting after %g s",
                             outbox.unfinished_tasks, timeout)
+                _given_up = True
                 return False
             outbox.all_tasks_done.wait(left)
+    _given_up = False
     return True
+
+
+_given_up = False  # the last flush timed out: the process's exit does not wait a second time
+
+
+def _at_exit() -> None:
+    if not _given_up:
+        flush()

@@ -3,6 +3,7 @@ each test is one finding, run the way a user meets it."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,25 @@ def test_draft_caption_path_that_is_a_folder_or_a_dangling_link(project: Callabl
     assert "kept captions.zh-Hans (subs/zh-Hans.vtt)" in dangling.output
     assert "appeared while drafting" not in dangling.output
     assert not (subs / "not-written-yet.vtt").exists()
+
+
+def test_a_command_waits_for_notifications_once_not_again_at_exit(project: Callable[[], Project]) -> None:
+    """Receivers that accept a connection and never answer: the command's end gave up after its
+    10 s, then the process's exit waited 10 s more and kept delivering. It now ends at the first
+    give-up: the third and fourth messages (due 15 and 20 s after the first) are never tried."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # connections complete in the backlog; nothing ever reads or answers
+        port = hung.getsockname()[1]
+        proj = project()
+        proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"),
+                                 "public_url": "https://www.example.gov.hk/videos/"})
+        proj.settings["notify"] = [{"url": f"json://127.0.0.1:{port}/hook{i}", "events": ["live"]}
+                                   for i in range(4)]
+        proj.write()
+        result = run(proj, "release", str(proj.manifest_path))
+    assert result.returncode == 0, result.stderr
+    log = (proj.state_dir / "publisher.log").read_text(encoding="utf-8")
+    assert "notification(s) not sent: gave up waiting after 10 s" in log
+    assert log.count("gave up waiting") == 1
+    assert "notify[2]" not in log and "notify[3]" not in log, log

@@ -13,6 +13,7 @@ import pytest
 from publisher.inputs.captions import MAX_BYTES
 from tests.conftest import Project
 from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
+from tests.test_operator_cli import publisher
 from tests.test_permanent_faults import run
 from tests.test_scheduler import drop
 
@@ -187,3 +188,21 @@ def test_a_command_waits_for_notifications_once_not_again_at_exit(project: Calla
     assert "notification(s) not sent: gave up waiting after 10 s" in log
     assert log.count("gave up waiting") == 1
     assert "notify[2]" not in log and "notify[3]" not in log, log
+
+
+def test_a_remembered_config_that_is_gone_is_named(project: Callable[[], Project], cli: Any,
+                                                   tmp_path: Path) -> None:
+    """The state folder remembers its config; once that file was moved, `publisher status` from
+    another folder said ./publisher.yaml was not found, naming a file the user never had."""
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    proj.config_path.rename(proj.root / "moved.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    gone = publisher(proj, "status", cwd=elsewhere, config=False)
+    assert gone.returncode == 2, gone.stderr
+    assert f"{proj.config_path}: site config not found" in gone.stderr
+    assert str(elsewhere / "publisher.yaml") not in gone.stderr

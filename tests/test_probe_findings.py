@@ -4,6 +4,9 @@ each test is one finding, run the way a user meets it."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
 from tests.test_operator_cli import publisher
 from tests.test_permanent_faults import run
 from tests.test_scheduler import drop
+from tests.test_snapshots import ROOT, is_red, rgb_mean, source_file
+from tests.test_snapshots import swapped as swapped  # the fixture
 
 
 def test_draft_force_never_overwrites_its_own_source(project: Callable[[], Project], cli: Any) -> None:
@@ -206,3 +211,45 @@ def test_a_remembered_config_that_is_gone_is_named(project: Callable[[], Project
     assert gone.returncode == 2, gone.stderr
     assert f"{proj.config_path}: site config not found" in gone.stderr
     assert str(elsewhere / "publisher.yaml") not in gone.stderr
+
+
+@pytest.mark.parametrize("which", ["captions.en", "master"])
+def test_files_swapped_during_a_preview_never_reach_a_later_release(
+        project: Callable[[], Project], cli: Any, tmp_path: Path, swapped: dict[str, bytes],
+        which: str) -> None:
+    """preview checked the author's files, then encoded from the same paths: bytes swapped in
+    between were encoded into the rendition cache under the checked bytes' key, and a release of
+    the checked bytes published them from there. preview now reads snapshots, as release does."""
+    proj = project()
+    target = proj.root / "www"
+    proj.add_channel("web", {"kind": "website", "target": str(target),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.settings["cache_dir"] = str(tmp_path / "cache")  # its own cache: the encode really reads
+    proj.write()
+    path = source_file(proj, which)
+    checked = path.read_bytes()
+    flag = tmp_path / "paused"
+    env = dict(proj.env(), PUBLISHER_PAUSE_AT=f"checked:{flag}")
+    child = subprocess.Popen([sys.executable, "-m", "publisher", "preview", str(proj.manifest_path)],
+                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), "the preview never reached its pause point"
+        path.write_bytes(swapped[which])
+        flag.unlink()
+        output, _ = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, output
+    shown = proj.state_dir / "previews" / proj.manifest["id"] / "web"
+    path.write_bytes(checked)  # the author puts the checked bytes back and releases
+    result = cli(proj, "release", proj.manifest_path)
+    assert result.exit_code == 0, result.output
+    page = target / proj.manifest["id"]
+    for folder in (page, shown):
+        assert "SWAPPED" not in (folder / "captions" / "en.vtt").read_text(encoding="utf-8")
+        assert not is_red(rgb_mean(folder / "video.mp4", 1.0))

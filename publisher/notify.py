@@ -191,7 +191,10 @@ def deliver(index: int, target: NotifyTarget, notice: Notice) -> None:
     plugin.socket_connect_timeout = plugin.socket_read_timeout = TIMEOUT
     kind = apprise.NotifyType.SUCCESS if notice.alert is Alert.LIVE else (
         apprise.NotifyType.FAILURE if notice.alert is Alert.FAILED else apprise.NotifyType.WARNING)
-    if plugin.notify(body=notice.body, title=notice.subject, notify_type=kind):
+    # plain text: a target that renders Markdown or HTML (Slack, Teams, mail) shows an author's
+    # title as written, never as a link, a mention or markup
+    if plugin.notify(body=notice.body, title=notice.subject, notify_type=kind,
+                     body_format=apprise.NotifyFormat.TEXT):
         log.info("%s: told %s:// about %s (%s)", name, scheme, notice.release, notice.alert)
     else:
         log.warning("%s: notification about %s (%s) could not be delivered to %s://; publishing goes on",

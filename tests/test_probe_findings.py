@@ -16,6 +16,8 @@ import pytest
 from publisher.inputs.captions import MAX_BYTES
 from tests.conftest import Project
 from tests.test_draft import HANT_VTT, MANIFEST, drafting_project
+from tests.test_notify import Receiver
+from tests.test_notify import receiver as receiver  # the fixture
 from tests.test_operator_cli import publisher
 from tests.test_permanent_faults import run
 from tests.test_scheduler import drop
@@ -253,3 +255,24 @@ def test_files_swapped_during_a_preview_never_reach_a_later_release(
     for folder in (page, shown):
         assert "SWAPPED" not in (folder / "captions" / "en.vtt").read_text(encoding="utf-8")
         assert not is_red(rgb_mean(folder / "video.mp4", 1.0))
+
+
+def test_a_title_reaches_markdown_and_html_receivers_as_text(project: Callable[[], Project], cli: Any,
+                                                             receiver: Receiver) -> None:
+    """The notice went out without a body format, so apprise passed it through as is: a receiver
+    that renders Markdown (Slack, Teams) or HTML (mail) showed the manifest author's title as a
+    link and markup in the operators' channel. It is sent as text, escaped for each receiver."""
+    proj = project()
+    proj.add_channel("web", {"kind": "website", "target": str(proj.root / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    lure = "[Sign in again](https://evil.example/login) <b>now</b> **urgent**"
+    proj.manifest["title"] = {**proj.manifest["title"], "en": lure}
+    proj.settings["notify"] = [{"url": receiver.url("md?format=markdown"), "events": ["live"]},
+                               {"url": receiver.url("html?format=html"), "events": ["live"]}]
+    proj.write()
+    assert cli(proj, "release", proj.manifest_path).exit_code == 0
+    [markdown] = receiver.at("md")
+    [html] = receiver.at("html")
+    assert lure not in markdown["message"]
+    assert "\\[Sign in again\\]\\(https://evil\\.example" in markdown["message"]
+    assert "<b>" not in html["message"] and "&lt;b&gt;now&lt;/b&gt;" in html["message"]

@@ -4,6 +4,7 @@ each test is one finding, run the way a user meets it."""
 from __future__ import annotations
 
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -276,3 +277,14 @@ def test_a_title_reaches_markdown_and_html_receivers_as_text(project: Callable[[
     assert lure not in markdown["message"]
     assert "\\[Sign in again\\]\\(https://evil\\.example" in markdown["message"]
     assert "<b>" not in html["message"] and "&lt;b&gt;now&lt;/b&gt;" in html["message"]
+
+
+def test_a_drafted_caption_is_as_private_as_its_source(project: Callable[[], Project], cli: Any) -> None:
+    """Embargoed captions kept 0600 were drafted into a new file of mode 0644, readable by every
+    user on the machine."""
+    proj = drafting_project(project)
+    source = proj.manifest_path.parent / "subs" / "zh-Hant.vtt"
+    source.chmod(0o600)
+    result = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans")
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((source.parent / "zh-Hans.vtt").stat().st_mode) == 0o600

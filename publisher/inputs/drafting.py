@@ -90,7 +90,7 @@ def draft(manifest: Path, target: str, *, force: bool = False) -> DraftResult:
     if result.written and isinstance(languages, list) and target not in languages:
         languages.append(target)
     if caption is not None:  # the file first: a manifest never names a caption file not written
-        _write(caption[0], caption[2], exclusive=not force)
+        _write(caption[0], caption[2], exclusive=not force, like=caption[3])
     if result.written:
         out = io.StringIO()
         yaml.dump(doc, out)
@@ -175,9 +175,10 @@ def _fill_tags(doc: Any, result: DraftResult, convert: Any, note: str) -> None:
 
 
 def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
-             force: bool) -> tuple[Path, str, str] | None:
-    """The caption file to write (path, the name to put in the manifest, its text), its draft
-    recorded in ``result``; None when there is none to draft or it exists."""
+             force: bool) -> tuple[Path, str, str, Path] | None:
+    """The caption file to write (path, the name to put in the manifest, its text, the file it
+    is drafted from), its draft recorded in ``result``; None when there is none to draft or it
+    exists."""
     captions = doc.get("captions")
     src, dst = result.source, result.target
     if not isinstance(captions, dict) or not isinstance(captions.get(src), str):
@@ -215,7 +216,7 @@ def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
                                  "problems", "run `publisher check` and fix what it says"))
     drafted = convert_cues(text, convert)
     result.written.append(Drafted(f"captions.{dst}", str(from_path), drafted, to_path))
-    return to_path, name, drafted
+    return to_path, name, drafted, from_path
 
 
 def convert_cues(text: str, convert: Any) -> str:
@@ -249,13 +250,15 @@ def _inside(root: Path, value: str, key: str, manifest: Path) -> Path:
     return path
 
 
-def _write(path: Path, text: str, *, exclusive: bool) -> None:
+def _write(path: Path, text: str, *, exclusive: bool, like: Path | None = None) -> None:
     """Write ``text`` in one step (a reader never sees half a file); ``exclusive`` refuses to
-    replace a file that appeared meanwhile."""
+    replace a file that appeared meanwhile. A new file gets the mode of ``like`` (a draft of
+    embargoed captions stays as private as its source)."""
     if exclusive and path.exists():
         raise InputError(Problem(str(path), "", "the file appeared while drafting", "run the command again"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    template = path if path.exists() else like
+    mode = template.stat().st_mode & 0o777 if template is not None else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

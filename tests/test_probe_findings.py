@@ -288,3 +288,23 @@ def test_a_drafted_caption_is_as_private_as_its_source(project: Callable[[], Pro
     result = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans")
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE((source.parent / "zh-Hans.vtt").stat().st_mode) == 0o600
+
+
+def test_file_names_from_the_manifest_are_printed_as_written(project: Callable[[], Project],
+                                                             cli: Any) -> None:
+    """The author's caption path went through the terminal's markup: `subs/x[/red]y.vtt` ended
+    `publisher draft` in a traceback (MarkupError), `[bold]` in a master's name styled the line."""
+    proj = drafting_project(project)
+    folder = proj.manifest_path.parent
+    (folder / "subs" / "x[").mkdir()
+    (folder / "subs" / "x[" / "red]y.vtt").write_text(HANT_VTT, encoding="utf-8")
+    (folder / "master.mp4").rename(folder / "m[bold]x.mp4")
+    proj.manifest_path.write_text(MANIFEST.replace("master: master.mp4", "master: m[bold]x.mp4").replace(
+        "  zh-Hant: subs/zh-Hant.vtt", "  zh-Hant: subs/zh-Hant.vtt\n  zh-Hans: subs/x[/red]y.vtt"),
+        encoding="utf-8")
+    drafted = cli(proj, "draft", proj.manifest_path, "--to", "zh-Hans")
+    assert drafted.exit_code == 0, drafted.output
+    assert "kept captions.zh-Hans (subs/x[/red]y.vtt): it exists" in drafted.output
+    assert "machine draft(s) into release.yaml;" in drafted.output
+    checked = cli(proj, "check", proj.manifest_path)
+    assert "OK consular-protection-2026: m[bold]x.mp4 " in checked.output, checked.output

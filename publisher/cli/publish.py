@@ -51,7 +51,8 @@ def check(ctx: typer.Context, manifest: Manifest, only: Only = None,
         raise InputError(problems)
     m = prep.master
     out.print(f"OK {prep.release.id}: {m.path.name} {m.width}x{m.height} {m.fps:g} fps "
-              f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…")
+              f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…",
+              markup=False)
     out.print(f"channels: {', '.join(f'{n} ({c.kind})' for n, c in prep.channels.items())}")
     for w in prep.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")

@@ -146,6 +146,8 @@ class SiteConfig:
 def notify_problems(config: SiteConfig) -> list[Problem]:
     """``notify:`` entries whose URL apprise does not understand, or whose variable is not set:
     their messages would be dropped at delivery. Nothing is sent, and no URL is shown."""
+    if not config.settings.notify:
+        return []
     import logging
 
     import apprise

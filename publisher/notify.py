@@ -153,7 +153,7 @@ def _outbox() -> queue.Queue[tuple[int, NotifyTarget, Notice]]:
         if _queue is None:
             _queue = queue.Queue()
             threading.Thread(target=_deliver_all, args=(_queue,), name="notify", daemon=True).start()
-            atexit.register(flush)
+            atexit.register(_at_exit)
         return _queue
 
 
@@ -191,7 +191,10 @@ def deliver(index: int, target: NotifyTarget, notice: Notice) -> None:
     plugin.socket_connect_timeout = plugin.socket_read_timeout = TIMEOUT
     kind = apprise.NotifyType.SUCCESS if notice.alert is Alert.LIVE else (
         apprise.NotifyType.FAILURE if notice.alert is Alert.FAILED else apprise.NotifyType.WARNING)
-    if plugin.notify(body=notice.body, title=notice.subject, notify_type=kind):
+    # plain text: a target that renders Markdown or HTML (Slack, Teams, mail) shows an author's
+    # title as written, never as a link, a mention or markup
+    if plugin.notify(body=notice.body, title=notice.subject, notify_type=kind,
+                     body_format=apprise.NotifyFormat.TEXT):
         log.info("%s: told %s:// about %s (%s)", name, scheme, notice.release, notice.alert)
     else:
         log.warning("%s: notification about %s (%s) could not be delivered to %s://; publishing goes on",
@@ -208,6 +211,7 @@ def _quiet_apprise() -> None:
 
 def flush(timeout: float = FLUSH_SECONDS) -> bool:
     """Wait (at most ``timeout`` seconds) for queued messages to be sent; True if none is left."""
+    global _given_up
     outbox = _queue
     if outbox is None:
         return True
@@ -218,6 +222,16 @@ def flush(timeout: float = FLUSH_SECONDS) -> bool:
             if left <= 0:
                 log.warning("%d notification(s) not sent: gave up waiting after %g s",
                             outbox.unfinished_tasks, timeout)
+                _given_up = True
                 return False
             outbox.all_tasks_done.wait(left)
+    _given_up = False
     return True
+
+
+_given_up = False  # the last flush timed out: the process's exit does not wait a second time
+
+
+def _at_exit() -> None:
+    if not _given_up:
+        flush()

@@ -83,7 +83,7 @@ def find_config(given: Path | None, state_dir: Path) -> Path:
     here = Path("publisher.yaml")
     if here.is_file():
         return here.absolute()
-    return recorded_config(state_dir) or here.absolute()
+    return recorded_config(state_dir, present=False) or here.absolute()
 
 
 #: commands that write nothing, not even the state folder or its log

@@ -152,19 +152,32 @@ def results_table(result: RunResult) -> Table:
     return table
 
 
+def fit_cells(text: str, room: int) -> str:
+    """``text`` cut to ``room`` terminal columns (a wide character takes two), ending in "…" if cut."""
+    from rich.cells import cell_len, set_cell_size
+
+    return text if cell_len(text) <= room else set_cell_size(text, room - 1).rstrip() + "…"
+
+
 def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
                  style: str = "") -> list[Text]:
     """A labelled text indented under a channel's line, wrapped at words (up to three lines) or,
     for a URL (``words=False``), broken only when it is wider than the room (never when ``whole``)."""
+    from rich.cells import cell_len, chop_cells, set_cell_size
+
     indent = "      "
     room = max(width - len(indent) - len(label), 20)
     flat = " ".join(text.split())
-    if whole or len(flat) <= room:
+    if whole or cell_len(flat) <= room:
         parts = [flat]
-    elif words:
+    elif words and cell_len(flat) == len(flat):
         parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=3, placeholder=" …")
+    elif words:  # Chinese breaks between any two characters; a wide one takes two columns
+        parts = [line.rstrip() for line in chop_cells(flat, room)]
+        if len(parts) > 3:
+            parts = parts[:2] + [set_cell_size(parts[2], room - 2).rstrip() + " …"]
     else:
-        parts = [flat[i:i + room] for i in range(0, len(flat), room)]
+        parts = chop_cells(flat, room)
     pad = " " * len(label)
     return [Text(indent + (label if i == 0 else pad)) + Text(part, style=style)
             for i, part in enumerate(parts)]

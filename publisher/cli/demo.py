@@ -39,6 +39,9 @@ def _srt(lines: list[str], seconds: float) -> str:
 
 def make_demo(folder: Path, seconds: float = 8.0, port: int = 8000) -> tuple[Path, Path]:
     """Writes publisher.yaml and release/ (master, captions, manifest). Returns both paths."""
+    from publisher.inputs.media import require_ffmpeg
+
+    require_ffmpeg()
     release = folder / "release"
     (release / "subs").mkdir(parents=True, exist_ok=True)
     master = release / "master.mp4"

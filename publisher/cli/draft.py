@@ -36,9 +36,10 @@ def draft(ctx: typer.Context, manifest: Manifest,
         out.print(side_by_side(result))
         out.print(f"wrote {len(result.written)} machine draft(s) into {result.manifest.name}"
                   + "".join(f" and {d.path.name}" for d in result.written if d.path) + "; they stay "
-                  "drafts until a person edits them or approves the release (`publisher approve`)")
+                  "drafts until a person edits them or approves the release (`publisher approve`)",
+                  markup=False)
     for kept in result.kept:
-        out.print(f"kept {kept}: it exists (--force replaces it)")
+        out.print(f"kept {kept}: it exists (--force replaces it)", markup=False)
     if not result.written and not result.kept:
         out.print(f"nothing to draft: no {result.source} text or captions")
 

@@ -41,14 +41,18 @@ def check(ctx: typer.Context, manifest: Manifest, only: Only = None,
           strict: Annotated[bool, typer.Option("--strict", help="Caption quality warnings are errors "
                                                "(exit 2).")] = False) -> None:
     """Validate manifest, config, master, captions and thumbnail. No network, no writes."""
-    prep = _checked(env(ctx), manifest, only)
-    if strict and prep.quality:
-        from publisher.errors import InputError
+    from publisher.errors import InputError
+    from publisher.inputs.config import notify_problems
 
-        raise InputError(prep.quality)
+    e = env(ctx)
+    prep = _checked(e, manifest, only)
+    problems = notify_problems(e.config) + (prep.quality if strict else [])
+    if problems:
+        raise InputError(problems)
     m = prep.master
     out.print(f"OK {prep.release.id}: {m.path.name} {m.width}x{m.height} {m.fps:g} fps "
-              f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…")
+              f"{m.duration:.1f} s {m.video_codec}/{m.audio_codec or 'no audio'}, sha256 {m.sha256[:16]}…",
+              markup=False)
     out.print(f"channels: {', '.join(f'{n} ({c.kind})' for n, c in prep.channels.items())}")
     for w in prep.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")

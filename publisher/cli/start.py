@@ -105,6 +105,17 @@ def channels(ctx: typer.Context) -> None:
         for problem in problems:
             for part in detail_lines("", problem, width):
                 out.print(part)
+    if e.config.settings.notify:
+        from publisher.inputs.config import notify_problems
+
+        problems = [str(p) for p in notify_problems(e.config)]
+        missing += len(problems)
+        line = Text(f"  notify ({len(e.config.settings.notify)})  ")
+        line.append("cannot be sent:" if problems else "understood", style="red" if problems else "green")
+        out.print(line)
+        for problem in problems:
+            for part in detail_lines("", problem, width):
+                out.print(part)
     if missing:
         raise typer.Exit(2)
 

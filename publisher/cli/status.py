@@ -28,6 +28,7 @@ from publisher.cli.console import (
     detail_lines,
     env,
     err,
+    fit_cells,
     out,
     schedule_app,
     verify_table,
@@ -129,7 +130,7 @@ def _status_blocks(e: Env, selection: Selection, zone: ZoneInfo, now: datetime, 
         title = " ".join(titles.get(rid, "").split())
         room = width - len(rid) - 2
         if title and room > 4:
-            head.append("  " + (title if len(title) <= room else title[: room - 1] + "…"))
+            head.append("  " + fit_cells(title, room))
         lines.append(head)
         cw = max(len(r.channel) for r in rows)
         kw = max(len(r.kind) for r in rows)

@@ -40,13 +40,14 @@ class Context:
 CONFIG_RECORD = "last-config"  # in the state folder: the config a command used last
 
 
-def recorded_config(state_dir: Path) -> Path | None:
-    """The config this state folder was last used with, if it is still there."""
+def recorded_config(state_dir: Path, *, present: bool = True) -> Path | None:
+    """The config this state folder was last used with, if it is still there (or, with
+    ``present=False``, also when it is gone: for a message that names it)."""
     try:
         path = Path((state_dir / CONFIG_RECORD).read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return None
-    return path if path.is_absolute() and path.is_file() else None
+    return path if path.is_absolute() and (path.is_file() or not present) else None
 
 
 def record_config(state_dir: Path, config: Path) -> None:

@@ -1,7 +1,8 @@
 """``preview``: every channel's output for a release, rendered before anything is sent.
 
-The manifest is checked as ``check`` does, the renditions are encoded into the rendition cache as
-``release`` does (so a release after a preview encodes nothing again), then each adapter renders
+The manifest is checked as ``check`` does, on snapshots of its files as ``release`` checks them, and
+the renditions are encoded from those snapshots into the rendition cache (so a release after a
+preview encodes nothing again, and never bytes that were not checked), then each adapter renders
 what it would publish into ``<state>/previews/<release-id>/<channel>/`` (folders 0700, files 0600:
 a preview is not public). Nothing is sent, no target is opened and nothing is recorded in the
 store. ``preview.json`` beside the channel folders indexes what each channel shows, per language.
@@ -21,12 +22,14 @@ from typing import Any
 
 from publisher.contract import Channel, Job, Journal, PreviewFolder, Shown, redact
 from publisher.engine.engine import LINK_RANK, Engine
+from publisher.engine.faults import pause_point
 from publisher.engine.locks import Busy
 from publisher.errors import PublisherError, ReleaseBusy
 from publisher.inputs.captions import load_captions
 from publisher.inputs.checks import Prepared, prepare
 from publisher.inputs.media import ffprobe_json
-from publisher.models import Release, Rendition
+from publisher.inputs.snapshots import Snapshots
+from publisher.models import MasterInfo, Release, Rendition
 from publisher.transcode.images import frame
 
 log = logging.getLogger("publisher")
@@ -60,20 +63,35 @@ def previews_dir(state_dir: Path) -> Path:
 
 def preview(engine: Engine, manifest: Path, only: list[str] | None = None) -> PreviewResult:
     """Check, encode, and render every channel's output privately; send and record nothing."""
-    prep = prepare(engine.config, manifest, engine.state_dir, only, None, None, engine.store.accounts)
+    snapshots = engine.snapshots()
+    prep = prepare(engine.config, manifest, engine.state_dir, only, None, snapshots, engine.store.accounts)
+    pause_point("checked")
     rid = prep.release.id
     try:
         with engine.locks.hold(f"preview-{rid}", wait=False):
-            return _render(engine, prep)
+            return _render(engine, prep, *_as_checked(snapshots, prep))
     except Busy:
         raise ReleaseBusy(rid) from None
 
 
-def _render(engine: Engine, prep: Prepared) -> PreviewResult:
+def _as_checked(snapshots: Snapshots, prep: Prepared) -> tuple[Release, MasterInfo]:
+    """The release and master with the paths of the snapshots ``prepare`` checked: what is
+    encoded (and cached for a later release) is the bytes that were checked, as on release."""
+    release, hashes = prep.release, prep.hashes
+    master = snapshots.find(release.master, prep.master.sha256)
+    thumb = release.thumbnail
+    update = {"master": master,
+              "captions": {lang: snapshots.find(p, hashes[f"captions.{lang}"])
+                           for lang, p in release.captions.items()},
+              "thumbnail": snapshots.find(thumb, hashes["thumbnail"]) if thumb else None}
+    return release.model_copy(update=update), prep.master.model_copy(update={"path": master})
+
+
+def _render(engine: Engine, prep: Prepared, checked: Release, master: MasterInfo) -> PreviewResult:
     release, rid = prep.release, prep.release.id
     requests = {n: engine.requests_for(c, release) for n, c in prep.channels.items()}
     transcoder = engine.transcoder()
-    plan = transcoder.plan(release, prep.master, requests)
+    plan = transcoder.plan(checked, master, requests)
     ready = transcoder.run(plan, on_progress=engine.reporter.progress)
     root = previews_dir(engine.state_dir)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -88,7 +106,8 @@ def _render(engine: Engine, prep: Prepared) -> PreviewResult:
                 if ch.needs_links is not wave:
                     continue
                 renditions = {req.profile: ready[plan.key_for(name, req)] for req in requests[name]}
-                done = _one(engine, release, name, ch, renditions, _ranked(links, order), building / name)
+                done = _one(engine, release, checked, name, ch, renditions, _ranked(links, order),
+                            building / name)
                 result.channels.append(done)
                 if done.url:
                     links[name] = (ch.kind, done.url)
@@ -103,11 +122,11 @@ def _render(engine: Engine, prep: Prepared) -> PreviewResult:
     return result
 
 
-def _one(engine: Engine, release: Release, name: str, ch: Channel, renditions: dict[str, Rendition],
-         links: dict[str, str], folder: Path) -> ChannelPreview:
+def _one(engine: Engine, release: Release, checked: Release, name: str, ch: Channel,
+         renditions: dict[str, Rendition], links: dict[str, str], folder: Path) -> ChannelPreview:
     folder.mkdir(mode=0o700)
     job = Job(release=release, journal=Journal(), renditions=renditions, links=links, clock=engine.clock)
-    out = PreviewFolder(folder, lambda video, dest, lang: _still(release, video, dest, lang))
+    out = PreviewFolder(folder, lambda video, dest, lang: _still(checked, video, dest, lang))
     try:
         shown = ch.preview(job, out)
     except PublisherError as exc:

@@ -143,6 +143,33 @@ class SiteConfig:
         return self.resolve(value) if value else state_dir / "renditions"
 
 
+def notify_problems(config: SiteConfig) -> list[Problem]:
+    """``notify:`` entries whose URL apprise does not understand, or whose variable is not set:
+    their messages would be dropped at delivery. Nothing is sent, and no URL is shown."""
+    if not config.settings.notify:
+        return []
+    import logging
+
+    import apprise
+
+    logging.getLogger("apprise").disabled = True  # its own lines may show a URL with its token
+    found = []
+    for i, target in enumerate(config.settings.notify):
+        url = target.url or os.environ.get(target.url_env or "", "")
+        field = f"notify[{i}].{'url' if target.url else 'url_env'}"
+        if not url:
+            found.append(Problem(str(config.path), field, f"the environment variable {target.url_env} "
+                                 "is not set", f"export {target.url_env}=... (the notification URL)"))
+            continue
+        scheme = url.split("://", 1)[0].lower()
+        if apprise.Apprise.instantiate(url) is None:
+            hint = ("a JSON webhook is json:// (jsons:// over TLS)" if scheme in ("http", "https") else
+                    "write one apprise understands: json://, mailtos://, workflows://, slack://, ntfy://")
+            found.append(Problem(str(config.path), field, f"apprise does not understand this {scheme}:// "
+                                 "URL, so its notifications would be dropped", hint))
+    return found
+
+
 def scale_out_problems(path: Path, line: int | None) -> list[Problem]:
     """``broker:`` needs the scale-out extra; say so instead of failing on an import later."""
     missing = [name for name in ("dramatiq", "redis") if importlib.util.find_spec(name) is None]

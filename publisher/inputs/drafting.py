@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import InputError
+from publisher.inputs.captions import MAX_BYTES
 from publisher.inputs.cues import TIMING, parse, split_lines
 from publisher.models import Problem
 
@@ -89,7 +90,7 @@ def draft(manifest: Path, target: str, *, force: bool = False) -> DraftResult:
     if result.written and isinstance(languages, list) and target not in languages:
         languages.append(target)
     if caption is not None:  # the file first: a manifest never names a caption file not written
-        _write(caption[0], caption[2], exclusive=not force)
+        _write(caption[0], caption[2], exclusive=not force, like=caption[3])
     if result.written:
         out = io.StringIO()
         yaml.dump(doc, out)
@@ -174,9 +175,10 @@ def _fill_tags(doc: Any, result: DraftResult, convert: Any, note: str) -> None:
 
 
 def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
-             force: bool) -> tuple[Path, str, str] | None:
-    """The caption file to write (path, the name to put in the manifest, its text), its draft
-    recorded in ``result``; None when there is none to draft or it exists."""
+             force: bool) -> tuple[Path, str, str, Path] | None:
+    """The caption file to write (path, the name to put in the manifest, its text, the file it
+    is drafted from), its draft recorded in ``result``; None when there is none to draft or it
+    exists."""
     captions = doc.get("captions")
     src, dst = result.source, result.target
     if not isinstance(captions, dict) or not isinstance(captions.get(src), str):
@@ -186,9 +188,23 @@ def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
     name = str(given) if isinstance(given, str) else _sibling(str(captions[src]), src, dst)
     from_path, to_path = (_inside(root, value, f"captions.{lang}", manifest)
                           for value, lang in ((str(captions[src]), src), (name, dst)))
-    if to_path.exists() and not force:
+    if to_path.is_dir():
+        raise InputError(Problem(str(manifest), f"captions.{dst}", f"'{name}' is a folder",
+                                 f"name a caption file, e.g. {_sibling(str(captions[src]), src, dst)}"))
+    if (to_path.exists() or to_path.is_symlink()) and not force:
         result.kept.append(f"captions.{dst} ({name})")
         return None
+    if to_path.exists() and not to_path.is_symlink() and to_path.samefile(from_path):
+        raise InputError(Problem(str(manifest), f"captions.{dst}", f"'{name}' is the {src} caption file "
+                                 "itself: the draft would replace its source",
+                                 f"give captions.{dst} a file of its own, e.g. {_sibling(name, src, dst)}"))
+    try:
+        size = from_path.stat().st_size
+    except OSError:
+        size = 0
+    if size > MAX_BYTES:
+        raise InputError(Problem(str(from_path), f"captions.{src}", f"caption file is {size / 1e6:.1f} MB, "
+                                 "over the 5 MB limit", "run `publisher check` and fix what it says"))
     try:
         text = from_path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -200,7 +216,7 @@ def _caption(doc: Any, manifest: Path, result: DraftResult, convert: Any,
                                  "problems", "run `publisher check` and fix what it says"))
     drafted = convert_cues(text, convert)
     result.written.append(Drafted(f"captions.{dst}", str(from_path), drafted, to_path))
-    return to_path, name, drafted
+    return to_path, name, drafted, from_path
 
 
 def convert_cues(text: str, convert: Any) -> str:
@@ -234,13 +250,15 @@ def _inside(root: Path, value: str, key: str, manifest: Path) -> Path:
     return path
 
 
-def _write(path: Path, text: str, *, exclusive: bool) -> None:
+def _write(path: Path, text: str, *, exclusive: bool, like: Path | None = None) -> None:
     """Write ``text`` in one step (a reader never sees half a file); ``exclusive`` refuses to
-    replace a file that appeared meanwhile."""
+    replace a file that appeared meanwhile. A new file gets the mode of ``like`` (a draft of
+    embargoed captions stays as private as its source)."""
     if exclusive and path.exists():
         raise InputError(Problem(str(path), "", "the file appeared while drafting", "run the command again"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    template = path if path.exists() else like
+    mode = template.stat().st_mode & 0o777 if template is not None else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

@@ -140,6 +140,8 @@ def dotted(loc: Loc) -> str:
     """``("title", "en")`` -> ``title.en``; ``("tags", 2)`` -> ``tags[2]``."""
     out = ""
     for part in loc:
+        if isinstance(part, str) and "://" in part:  # a URL written as a key may carry a token
+            part = part.split("://", 1)[0] + "://…"
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

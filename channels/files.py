@@ -13,7 +13,12 @@ from collections.abc import Callable
 
 from channels.transports import open_target
 from channels.transports.base import ReleaseFolder, Target, Upload
-from channels.transports.options import FileOptions, target_credential_problems, target_problems
+from channels.transports.options import (
+    FileOptions,
+    target_credential_problems,
+    target_problems,
+    unreachable_folder,
+)
 from publisher.contract import Channel, Job
 from publisher.errors import NotFound
 from publisher.models import Problem, Release, RenditionRequest, State
@@ -35,6 +40,18 @@ class FileChannel(Channel):
 
     def validate(self, release: Release) -> list[Problem]:
         return target_problems(self.options, self.config_dir, self.name)
+
+    def warnings(self) -> list[Problem]:
+        closed = unreachable_folder(self.options, self.config_dir)
+        if closed is None:
+            return []
+        mode = closed.stat().st_mode & 0o777
+        who = "its group" if self.options.group else "other users"
+        return [Problem(f"channel {self.name}", "target",
+                        f"{closed} (mode {mode:04o}) cannot be passed through by {who}, so the web server "
+                        "or the screens cannot read what is published there",
+                        f"chmod {'g+x' if self.options.group else 'o+x'} {closed}, or choose a target "
+                        "folder they can reach")]
 
     def target(self) -> Target:
         return open_target(self.options, config_dir=self.config_dir, channel=self.name)

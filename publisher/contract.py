@@ -353,6 +353,10 @@ class Channel(ABC):
         """Offline checks of the release against this channel's rules. No network."""
         return []
 
+    def warnings(self) -> list[Problem]:
+        """What would probably go wrong though nothing forbids it (``check`` shows them). No network."""
+        return []
+
     def plan(self, release: Release) -> ChannelPlan:
         """What would be sent and the API quota it would cost. No network."""
         return ChannelPlan(sends=[r.profile for r in self.renditions(release)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from publisher.contract import Journal
 from publisher.inputs.media import probe_master
 from publisher.models import Release, Rendition, RenditionRequest
 from publisher.transcode import Transcoder
+from tests.conftest import Project
 from tests.media import make_release_folder
 from tests.renditions import job, make_job, make_release, session_renditions
 from tests.servers import TargetSpec, target_spec
@@ -227,3 +228,24 @@ def test_rendition_cache_is_owner_only(base: Path, master_file: Path) -> None:
     assert not reads("nobody", video)
     os.chmod(cache, 0o755)  # even with the root opened again, nothing inside is readable
     assert not reads("nobody", video)
+
+
+def test_check_warns_of_a_target_inside_a_folder_others_cannot_pass(
+        project: Callable[[], Project], cli: Any, base: Path) -> None:
+    proj = project()
+    closed = base / "private"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    proj.add_channel("web", {"kind": "website", "target": str(closed / "www"),
+                             "public_url": "https://www.example.gov.hk/videos/"})
+    proj.add_channel("open", {"kind": "website", "target": str(base / "open" / "www"),
+                              "public_url": "https://www.example.gov.hk/open/"})
+    proj.write()
+    warned = cli(proj, "check", proj.manifest_path)
+    said = " ".join(warned.output.split())
+    assert warned.exit_code == 0, warned.output
+    assert f"channel web: target: {closed} (mode 0700) cannot be passed through by other users" in said
+    assert f"chmod o+x {closed}" in said
+    assert "channel open" not in said  # under the 0755 base: the web server reaches it
+    closed.chmod(0o711)
+    assert "cannot be passed through" not in cli(proj, "check", proj.manifest_path).output

@@ -173,6 +173,20 @@ def folder_problem(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def unreachable_folder(options: TargetOptions, config_dir: Path) -> Path | None:
+    """The first existing folder at or above a folder target that other users cannot pass through
+    (the web server's workers and the screens' file server are not the user who runs publisher);
+    what publisher makes itself gets public modes at go-live, what exists already it leaves alone."""
+    if options.scheme != "folder" or not options.target:
+        return None
+    path = local_path(options.target, config_dir).absolute()
+    through = 0o011 if options.group else 0o001
+    for folder in (path, *path.parents):
+        if folder.is_dir() and not folder.stat().st_mode & through:
+            return folder
+    return None
+
+
 def local_path(value: str, config_dir: Path) -> Path:
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else config_dir / p

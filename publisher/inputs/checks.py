@@ -149,6 +149,7 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
     warnings += [str(p) for p in quality]
     for ch in channels.values():
         problems += ch.validate(release)
+        warnings += [str(w) for w in ch.warnings()]
         problems += ch.credential_problems()
     if problems:
         raise InputError(problems)

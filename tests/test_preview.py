@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 import pytest
 
 from publisher.contract import Job, Preview, PreviewFolder, register
+from publisher.engine import verbs
+from publisher.engine.engine import Engine
+from publisher.inputs.config import load_config
 from publisher.store import Store, sqlite_url
 from tests.conftest import Project
 from tests.test_scheduler import Drop
@@ -137,6 +141,14 @@ def test_preview_renders_every_channel_kind_and_sends_nothing(
     assert sorted(p.name for p in root.iterdir()) == ["hall", "preview.json"]
     plan = cli(proj, "plan", proj.manifest_path)
     assert plan.exit_code == 0 and "to encode" not in plan.output, plan.output
+
+    # the service's upkeep removes a preview nobody has made again for two weeks, and only that one
+    engine = Engine(load_config(proj.config_path), Store(sqlite_url(proj.state_dir)), proj.state_dir)
+    assert verbs.housekeeping(engine) == [] and root.is_dir()
+    weeks_ago = time.time() - 15 * 86400
+    os.utime(root, (weeks_ago, weeks_ago))
+    assert f"preview of {rid} removed (14 days old)" in verbs.housekeeping(engine)
+    assert not root.exists()
 
 
 def test_preview_of_a_bad_manifest_is_refused_and_writes_nothing(

@@ -16,7 +16,7 @@ import logging
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from publisher.transcode.images import frame
 log = logging.getLogger("publisher")
 INDEX = "preview.json"
 FOLDER = "previews"
+KEEP = timedelta(days=14)  # a preview holds a copy of every channel's video
 
 
 @dataclass
@@ -59,6 +60,16 @@ class PreviewResult:
 
 def previews_dir(state_dir: Path) -> Path:
     return state_dir / FOLDER
+
+
+def expire_previews(state_dir: Path, now: datetime, keep: timedelta = KEEP) -> list[str]:
+    """Remove the previews nobody has made again for ``keep``; the release ids removed."""
+    root = previews_dir(state_dir)
+    old = [f for f in sorted(root.iterdir()) if f.is_dir() and not f.is_symlink()
+           and now.timestamp() - f.stat().st_mtime > keep.total_seconds()] if root.is_dir() else []
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [f.name for f in old]
 
 
 def preview(engine: Engine, manifest: Path, only: list[str] | None = None) -> PreviewResult:

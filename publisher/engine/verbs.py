@@ -275,8 +275,12 @@ def _settled_line(release_id: str, r: ChannelResult) -> str:
 
 
 def housekeeping(engine: Engine) -> list[str]:
-    """Periodic upkeep of every configured channel (e.g. ended signage items leave the playlists)."""
-    lines: list[str] = []
+    """Periodic upkeep of every configured channel (e.g. ended signage items leave the playlists),
+    and of the previews under the state folder."""
+    from publisher.engine.preview import KEEP, expire_previews
+
+    lines = [f"preview of {rid} removed ({KEEP.days} days old)"
+             for rid in expire_previews(engine.state_dir, engine.now())]
     for name in engine.config.options:
         try:
             lines += [f"{name}: {line}" for line in engine.adapter(name).housekeeping(engine.now())]

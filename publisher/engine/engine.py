@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -211,8 +212,12 @@ class Engine:
 
         def encode() -> None:
             assert plan is not None
+            started = time.monotonic()
             try:  # run() holds the cache's lock while it encodes: a shared cache encodes once
                 transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress)
+                if plan.to_encode:
+                    self.store.add_event(release.id, "transcode", f"made {len(plan.to_encode)} renditions "
+                                         f"in {time.monotonic() - started:.1f} s")
             except Exception as exc:  # reported on each channel that waited for it
                 failure.append(redact(str(exc)))
                 log.error("transcode failed: %s", redact(str(exc)))

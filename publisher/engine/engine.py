@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -189,10 +189,14 @@ class Engine:
             steps[name] = Step(ch, Call.UPDATE if stale else Call.PUBLISH)
         return steps
 
-    def run_steps(self, release: Release, master: MasterInfo, steps: dict[str, Step]) -> RunResult:
+    def run_steps(self, release: Release, master: MasterInfo, steps: dict[str, Step], *,
+                  unchecked: bool = False) -> RunResult:
         """Run ``steps``: encode (in one process, in the background) what publish and update
-        steps need, start each step as soon as its own renditions exist, channels that link to
-        the others (``needs_links``) after them."""
+        steps need, and start each step as soon as its own renditions exist, at most
+        ``concurrency`` at once. A channel that links to the others (``needs_links``) starts with
+        them and waits for their URLs only where it needs them. ``unchecked``: the master is
+        checked to decode to the end in the encode's own read, and no step starts before it
+        passed; a master that fails raises ``InputError`` with nothing sent."""
         result = RunResult(release.id)
         if not steps:
             return result
@@ -204,6 +208,16 @@ class Engine:
         ready: dict[str, Rendition] = {}
         signals = {item.key: threading.Event() for item in (plan.items if plan else [])}
         failure: list[str] = []
+        refused: list[InputError] = []
+        passed = threading.Event()
+        gate = threading.BoundedSemaphore(self.config.settings.concurrency)
+        linked = [n for n, s in steps.items() if not s.channel.needs_links]
+        pending = {"count": len(linked)}
+        others_done = threading.Event()
+        if not linked:
+            others_done.set()
+        if not unchecked or plan is None:
+            passed.set()
 
         def on_ready(r: Rendition) -> None:
             ready[r.key] = r
@@ -214,52 +228,80 @@ class Engine:
             assert plan is not None
             started = time.monotonic()
             try:  # run() holds the cache's lock while it encodes: a shared cache encodes once
-                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress)
+                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress,
+                               verify_as=release.master if unchecked else None, on_verified=passed.set)
                 if plan.to_encode:
                     self.store.add_event(release.id, "transcode", f"made {len(plan.to_encode)} renditions "
                                          f"in {time.monotonic() - started:.1f} s")
+            except InputError as exc:  # the master does not decode to the end
+                refused.append(exc)
             except Exception as exc:  # reported on each channel that waited for it
                 failure.append(redact(str(exc)))
                 log.error("transcode failed: %s", redact(str(exc)))
                 log.debug("transcode failure details", exc_info=True)
             finally:
+                passed.set()
                 for s in signals.values():
                     s.set()
 
-        def work(name: str, step: Step) -> ChannelResult:
-            wanted = requests.get(name, []) if plan else []
-            keys = {req.profile: plan.key_for(name, req) for req in wanted} if plan else {}
-            for key in keys.values():
-                signals[key].wait()
-            missing = [p for p, k in keys.items() if k not in ready]
-            if missing:
-                reason = failure[0] if failure else "rendition missing"
-                return self.finish(release.id, name, State.FAILED,
-                                   f"transcode of {', '.join(missing)} failed: {reason}")
-            renditions = {p: ready[k] for p, k in keys.items()}
-            options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
-            r = self.step(release, name, step.channel, step.call, renditions, options)
-            if step.call is Call.UPDATE and r.state is State.SCHEDULED and not stage_only:
-                r = self.step(release, name, step.channel, Call.PUBLISH, renditions, step.options)
-            return r
+        def await_links(name: str) -> dict[str, str]:
+            gate.release()  # a waiting channel holds no upload slot
+            try:
+                others_done.wait()
+            finally:
+                gate.acquire()
+            return self.links(release.id, name)
 
+        def work(name: str, step: Step) -> ChannelResult | None:
+            try:
+                wanted = requests.get(name, []) if plan else []
+                keys = {req.profile: plan.key_for(name, req) for req in wanted} if plan else {}
+                for key in keys.values():
+                    signals[key].wait()
+                passed.wait()
+                if refused:
+                    return None
+                missing = [p for p, k in keys.items() if k not in ready]
+                if missing:
+                    reason = failure[0] if failure else "rendition missing"
+                    return self.finish(release.id, name, State.FAILED,
+                                       f"transcode of {', '.join(missing)} failed: {reason}")
+                renditions = {p: ready[k] for p, k in keys.items()}
+                options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
+                links = (lambda: await_links(name)) if step.channel.needs_links else None
+                with gate:
+                    r = self.step(release, name, step.channel, step.call, renditions, options, links)
+                    if step.call is Call.UPDATE and r.state is State.SCHEDULED and not stage_only:
+                        r = self.step(release, name, step.channel, Call.PUBLISH, renditions, step.options,
+                                      links)
+                return r
+            finally:
+                if not step.channel.needs_links:
+                    with lock:
+                        pending["count"] -= 1
+                        if pending["count"] == 0:
+                            others_done.set()
+
+        lock = threading.Lock()
         encoder = threading.Thread(target=encode, name="transcode", daemon=True) if plan else None
         if encoder is not None:
             encoder.start()
-        waves = ({n: s for n, s in steps.items() if not s.channel.needs_links},
-                 {n: s for n, s in steps.items() if s.channel.needs_links})
-        with ThreadPoolExecutor(self.config.settings.concurrency, thread_name_prefix="step") as pool:
-            for wave in waves:
-                futures = [pool.submit(work, n, s) for n, s in wave.items()]
-                result.results += [f.result() for f in futures]
+        with ThreadPoolExecutor(len(steps), thread_name_prefix="step") as pool:
+            futures = [pool.submit(work, n, s) for n, s in steps.items()]
+            done = [f.result() for f in futures]
         if encoder is not None:
             encoder.join()
+        if refused:
+            raise refused[0]
+        result.results += [r for r in done if r is not None]
         result.order(list(steps))
         return result
 
     def step(self, release: Release, name: str, channel: Channel, call: Call,
-             renditions: dict[str, Rendition], options: StepOptions) -> ChannelResult:
-        """One adapter call with the core's retries; the outcome is recorded."""
+             renditions: dict[str, Rendition], options: StepOptions,
+             await_links: Callable[[], dict[str, str]] | None = None) -> ChannelResult:
+        """One adapter call with the core's retries; the outcome is recorded. ``await_links``
+        gives the other channels' URLs once they are published in this run."""
         pub = self.store.get_publication(release.id, name)
         assert pub is not None, f"{release.id}/{name} is recorded before its first step"
         channel.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -269,7 +311,8 @@ class Engine:
             crash_point("journal")
 
         job = Job(release=release, journal=Journal(pub.journal, save), renditions=renditions,
-                  options=options, publication=pub, links=self.links(release.id, name), clock=self.clock)
+                  options=options, publication=pub, links=self.links(release.id, name), clock=self.clock,
+                  await_links=await_links)
         policy = self.config.settings.retry
         last_error = ""
         for n in range(policy.attempts):

@@ -78,8 +78,9 @@ def tee_target(outputs: list[tuple[Output, str]]) -> str:
 
 
 def build_args(master: MasterInfo, encodes: list[Encode], loudness: Measurement | None,
-               ffmpeg: str = "ffmpeg", fontsdir: str = "") -> list[str]:
-    """The full ffmpeg argument list for all ``encodes`` from one decode of the master."""
+               ffmpeg: str = "ffmpeg", fontsdir: str = "", *, verify: bool = False) -> list[str]:
+    """The full ffmpeg argument list for all ``encodes`` from one decode of the master.
+    ``verify``: the encode is also the master's full decode check (stop at the first error)."""
     source = ffmpeg_python.input("file:" + str(master.path))
     video_in = (source.video.filter_multi_output("split", len(encodes)) if len(encodes) > 1 else None)
 
@@ -137,7 +138,7 @@ def build_args(master: MasterInfo, encodes: list[Encode], loudness: Measurement 
             opts.update({"f": "tee", "flags": "+global_header"})
             outs.append(ffmpeg_python.output(*streams, tee_target(enc.outputs), **opts))
     args: list[str] = ffmpeg_python.get_args(ffmpeg_python.merge_outputs(*outs))
-    return [ffmpeg, *GLOBAL_ARGS, *args]
+    return [ffmpeg, *GLOBAL_ARGS, *(["-xerror"] if verify else []), *args]
 
 
 def stderr_tail(path: Path, lines: int = 12) -> str:

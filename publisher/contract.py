@@ -220,9 +220,13 @@ class StepOptions:
     it. ``repair`` (publish): check what is really there, not only the journal, and send again what
     is missing or differs; ``reupload``: also a copy removed from the channel altogether.
     ``repeat`` (publish): re-publish for this occurrence of a repeat rule, once per occurrence.
+    ``private`` (publish, channels with ``private_first``): the master's full check has not
+    ended: send only where nobody else can see it and return ``scheduled``; the core calls
+    publish again without it once the check passed, or withdraw if it failed.
     """
 
     stage_only: bool = False
+    private: bool = False
     keep_private: bool = False
     repair: bool = False
     reupload: bool = False
@@ -276,6 +280,8 @@ class Channel(ABC):
     #: True when publish needs other channels' live URLs (``job.other_links()``, which waits
     #: for them); such channels start with the others and wait only where they need the links.
     needs_links: ClassVar[bool] = False
+    #: True when publish can send privately (``StepOptions.private``) while the master is checked
+    private_first: ClassVar[bool] = False
 
     def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path,
                  accounts: AccountState | None = None):

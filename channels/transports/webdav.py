@@ -9,9 +9,18 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from channels.transports.base import CHUNK, Target, join, parent
 from publisher.errors import AuthError, NotFound, Rejected, Transient, untrusted_certificate
+
+
+class _Adapter(HTTPAdapter):
+    """Bodies go out in ``CHUNK`` writes (urllib3 sends 16 KiB at a time)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = CHUNK
+        super().init_poolmanager(*args, **kwargs)
 
 
 class WebDAVTarget(Target):
@@ -27,6 +36,8 @@ class WebDAVTarget(Target):
         self.verify = verify
         self.timeout = timeout
         self.session = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, _Adapter())
         if username is not None:
             self.session.auth = (username, password or "")
         self._made: set[str] = set()

@@ -49,6 +49,8 @@ from publisher.store import Store
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
+#: the event recorded once a release's master decoded to the end in the encode's read
+CHECKED = "checked"
 #: the order in which other channels' public pages are offered to an adapter (job.links)
 LINK_RANK = {"website": 0, "youtube": 1}
 
@@ -233,6 +235,8 @@ class Engine:
                 if plan.to_encode:
                     self.store.add_event(release.id, "transcode", f"made {len(plan.to_encode)} renditions "
                                          f"in {time.monotonic() - started:.1f} s")
+                if unchecked:
+                    self.store.add_event(release.id, CHECKED, "the master decodes to the end")
             except InputError as exc:  # the master does not decode to the end
                 refused.append(exc)
             except Exception as exc:  # reported on each channel that waited for it
@@ -256,10 +260,23 @@ class Engine:
             try:
                 wanted = requests.get(name, []) if plan else []
                 keys = {req.profile: plan.key_for(name, req) for req in wanted} if plan else {}
+                options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
+                main = next(iter(keys.values()), "")
+                early = step.channel.private_first and step.call is Call.PUBLISH and bool(main)
+                if early:  # its main rendition, sent where nobody else sees it until the check passed
+                    signals[main].wait()
+                    early = not passed.is_set() and main in ready
+                    if early:
+                        with gate:
+                            self.step(release, name, step.channel, step.call,
+                                      {p: ready[k] for p, k in keys.items() if k in ready},
+                                      replace(options, private=True))
                 for key in keys.values():
                     signals[key].wait()
                 passed.wait()
                 if refused:
+                    if early:  # the master failed its check: take back what was sent
+                        self.step(release, name, step.channel, Call.WITHDRAW, {}, StepOptions())
                     return None
                 missing = [p for p, k in keys.items() if k not in ready]
                 if missing:
@@ -267,7 +284,6 @@ class Engine:
                     return self.finish(release.id, name, State.FAILED,
                                        f"transcode of {', '.join(missing)} failed: {reason}")
                 renditions = {p: ready[k] for p, k in keys.items()}
-                options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
                 links = (lambda: await_links(name)) if step.channel.needs_links else None
                 with gate:
                     r = self.step(release, name, step.channel, step.call, renditions, options, links)

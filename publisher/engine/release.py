@@ -16,7 +16,7 @@ from pathlib import Path
 
 from publisher.contract import Embargo
 from publisher.engine.content import CONTENT, changes, fingerprint, master_changed
-from publisher.engine.engine import Engine, Step
+from publisher.engine.engine import CHECKED, Engine, Step
 from publisher.engine.faults import pause_point
 from publisher.engine.results import Call, ChannelResult, RunResult, Verb
 from publisher.errors import FourEyes, InputError, StoreError
@@ -100,8 +100,11 @@ def launch(engine: Engine, prep: Prepared, *, on_approval: bool = False,
     event = (Verb.LAUNCH, f"released on approval by {engine.actor or 'an approver'}: "
              f"{prep.master.sha256[:12]} to {', '.join(prep.channels)}") if on_approval else None
     with engine.lock(prep.release.id):
-        # a master recorded before was checked then; a new one is checked in the encode's read
-        unchecked = not prep.decoded and not engine.store.has_release(prep.release.id)
+        # a new master is checked in the encode's read; a run killed before its check ended left
+        # no CHECKED event, so the next one checks again
+        fresh = not engine.store.has_release(prep.release.id)
+        unchecked = not prep.decoded and (fresh or not any(
+            e.action == CHECKED for e in engine.store.events(prep.release.id)))
         changed = record(engine, prep, event)
         result = RunResult(prep.release.id)
         steps = engine.plan_publish(prep.release, prep.channels, result)
@@ -111,7 +114,7 @@ def launch(engine: Engine, prep: Prepared, *, on_approval: bool = False,
             else:
                 run = engine.run_steps(prep.release, prep.master, steps, unchecked=unchecked)
         except InputError:
-            if unchecked:  # the master does not decode: as if this run had never been
+            if unchecked and fresh:  # the master does not decode: as if this run had never been
                 engine.store.forget_release(prep.release.id)
             raise
     result.results += run.results

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from publisher.contract import Channel, Clock, Job, Journal, StepOptions, System
 from publisher.engine.content import CONTENT, fingerprint
 from publisher.engine.faults import crash_point
 from publisher.engine.locks import Busy, FileLocks, Locks
+from publisher.engine.pipeline import Pipeline, Step
 from publisher.engine.results import Call, ChannelResult, Quiet, Reporter, RunResult, Verb
 from publisher.errors import InputError, PublisherError, RateLimited, ReleaseBusy, Transient
 from publisher.inputs.checks import build_channels
@@ -49,19 +46,8 @@ from publisher.store import Store
 from publisher.transcode import Transcoder
 
 log = logging.getLogger("publisher")
-#: the event recorded once a release's master decoded to the end in the encode's read
-CHECKED = "checked"
 #: the order in which other channels' public pages are offered to an adapter (job.links)
 LINK_RANK = {"website": 0, "youtube": 1}
-
-
-@dataclass(frozen=True)
-class Step:
-    """One adapter call a verb asks for."""
-
-    channel: Channel
-    call: Call
-    options: StepOptions = StepOptions()
 
 
 class Engine:
@@ -194,124 +180,10 @@ class Engine:
     def run_steps(self, release: Release, master: MasterInfo, steps: dict[str, Step], *,
                   unchecked: bool = False) -> RunResult:
         """Run ``steps``: encode (in one process, in the background) what publish and update
-        steps need, and start each step as soon as its own renditions exist, at most
-        ``concurrency`` at once. A channel that links to the others (``needs_links``) starts with
-        them and waits for their URLs only where it needs them. ``unchecked``: the master is
-        checked to decode to the end in the encode's own read, and no step starts before it
-        passed; a master that fails raises ``InputError`` with nothing sent."""
-        result = RunResult(release.id)
-        if not steps:
-            return result
-        stage_only = bool(release.publish_at and release.publish_at > self.now())
-        media = {n: s for n, s in steps.items() if s.call is not Call.WITHDRAW}
-        requests = {n: self.requests_for(s.channel, release) for n, s in media.items()}
-        transcoder = self.transcoder()
-        plan = transcoder.plan(*self.checked(release, master), requests) if media else None
-        ready: dict[str, Rendition] = {}
-        signals = {item.key: threading.Event() for item in (plan.items if plan else [])}
-        failure: list[str] = []
-        refused: list[InputError] = []
-        passed = threading.Event()
-        gate = threading.BoundedSemaphore(self.config.settings.concurrency)
-        linked = [n for n, s in steps.items() if not s.channel.needs_links]
-        pending = {"count": len(linked)}
-        others_done = threading.Event()
-        if not linked:
-            others_done.set()
-        if not unchecked or plan is None:
-            passed.set()
-
-        def on_ready(r: Rendition) -> None:
-            ready[r.key] = r
-            self.store.record_rendition(r.key, r.profile, r.folder, release.id)
-            signals[r.key].set()
-
-        def encode() -> None:
-            assert plan is not None
-            started = time.monotonic()
-            try:  # run() holds the cache's lock while it encodes: a shared cache encodes once
-                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress,
-                               verify_as=release.master if unchecked else None, on_verified=passed.set)
-                if plan.to_encode:
-                    self.store.add_event(release.id, "transcode", f"made {len(plan.to_encode)} renditions "
-                                         f"in {time.monotonic() - started:.1f} s")
-                if unchecked:
-                    self.store.add_event(release.id, CHECKED, "the master decodes to the end")
-            except InputError as exc:  # the master does not decode to the end
-                refused.append(exc)
-            except Exception as exc:  # reported on each channel that waited for it
-                failure.append(redact(str(exc)))
-                log.error("transcode failed: %s", redact(str(exc)))
-                log.debug("transcode failure details", exc_info=True)
-            finally:
-                passed.set()
-                for s in signals.values():
-                    s.set()
-
-        def await_links(name: str) -> dict[str, str]:
-            gate.release()  # a waiting channel holds no upload slot
-            try:
-                others_done.wait()
-            finally:
-                gate.acquire()
-            return self.links(release.id, name)
-
-        def work(name: str, step: Step) -> ChannelResult | None:
-            try:
-                wanted = requests.get(name, []) if plan else []
-                keys = {req.profile: plan.key_for(name, req) for req in wanted} if plan else {}
-                options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
-                main = next(iter(keys.values()), "")
-                early = step.channel.private_first and step.call is Call.PUBLISH and bool(main)
-                if early:  # its main rendition, sent where nobody else sees it until the check passed
-                    signals[main].wait()
-                    early = not passed.is_set() and main in ready
-                    if early:
-                        with gate:
-                            self.step(release, name, step.channel, step.call,
-                                      {p: ready[k] for p, k in keys.items() if k in ready},
-                                      replace(options, private=True))
-                for key in keys.values():
-                    signals[key].wait()
-                passed.wait()
-                if refused:
-                    if early:  # the master failed its check: take back what was sent
-                        self.step(release, name, step.channel, Call.WITHDRAW, {}, StepOptions())
-                    return None
-                missing = [p for p, k in keys.items() if k not in ready]
-                if missing:
-                    reason = failure[0] if failure else "rendition missing"
-                    return self.finish(release.id, name, State.FAILED,
-                                       f"transcode of {', '.join(missing)} failed: {reason}")
-                renditions = {p: ready[k] for p, k in keys.items()}
-                links = (lambda: await_links(name)) if step.channel.needs_links else None
-                with gate:
-                    r = self.step(release, name, step.channel, step.call, renditions, options, links)
-                    if step.call is Call.UPDATE and r.state is State.SCHEDULED and not stage_only:
-                        r = self.step(release, name, step.channel, Call.PUBLISH, renditions, step.options,
-                                      links)
-                return r
-            finally:
-                if not step.channel.needs_links:
-                    with lock:
-                        pending["count"] -= 1
-                        if pending["count"] == 0:
-                            others_done.set()
-
-        lock = threading.Lock()
-        encoder = threading.Thread(target=encode, name="transcode", daemon=True) if plan else None
-        if encoder is not None:
-            encoder.start()
-        with ThreadPoolExecutor(len(steps), thread_name_prefix="step") as pool:
-            futures = [pool.submit(work, n, s) for n, s in steps.items()]
-            done = [f.result() for f in futures]
-        if encoder is not None:
-            encoder.join()
-        if refused:
-            raise refused[0]
-        result.results += [r for r in done if r is not None]
-        result.order(list(steps))
-        return result
+        steps need, and start each step as soon as it can (``publisher.engine.pipeline``).
+        ``unchecked``: the master's full decode check is the encode's own read, and nothing is
+        sent where others see it before it passed; a master that fails raises ``InputError``."""
+        return Pipeline(self, release, master, steps, unchecked).run()
 
     def step(self, release: Release, name: str, channel: Channel, call: Call,
              renditions: dict[str, Rendition], options: StepOptions,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from publisher.contract import Embargo
 from publisher.engine.content import CONTENT, changes, fingerprint, master_changed
-from publisher.engine.engine import CHECKED, Engine, Step
+from publisher.engine.engine import Engine, Step
 from publisher.engine.faults import pause_point
+from publisher.engine.pipeline import CHECKED
 from publisher.engine.results import Call, ChannelResult, RunResult, Verb
 from publisher.errors import FourEyes, InputError, StoreError
 from publisher.inputs.checks import Prepared, prepare

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,10 +20,10 @@ from tests.fakes.youtube_server import YouTubeFake
 from tests.media import make_master
 
 
-def _cut(master: Path, tmp: Path) -> None:
+def _cut(master: Path, tmp: Path, size: str = "640x360") -> None:
     """A master whose moov is at the front (ffprobe is satisfied) but whose data stops at 60 %."""
     full = tmp / "full.mp4"
-    make_master(full)
+    make_master(full, size=size)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(full), "-c", "copy", "-movflags", "+faststart",
                     str(master)], check=True)
     data = master.read_bytes()
@@ -62,6 +64,66 @@ def test_a_master_that_fails_in_the_encode_leaves_nothing(project: Callable[[], 
         rows = {r["channel"]: r for r in json.loads(cli(proj, "status", "--json").stdout)}
         assert rows["yt"]["state"] in ("live", "processing") and rows["ocmfa-web"]["state"] == "live"
         assert fake.calls("videos.insert") == 1
+
+
+def _youtube_project(proj: Project, fake: YouTubeFake, cache: Path) -> None:
+    proj.settings["cache_dir"] = str(cache)
+    proj.add_channel("ocmfa-web", {"kind": "website", "target": str(proj.root / "www"),
+                                   "public_url": "https://www.example.gov.hk/videos/"})
+    fake.write_credentials(proj.root / "secrets" / "yt.json")
+    proj.add_channel("yt", {"kind": "youtube", "credentials": "secrets/yt.json", "api_root": fake.url,
+                            "ca_bundle": str(fake.certfile), "timeout": 10})
+    proj.write()
+
+
+def _privacy(fake: YouTubeFake) -> list[str]:
+    with fake.model.lock:
+        return [str(v.status.get("privacyStatus")) for v in fake.model.videos.values() if not v.deleted]
+
+
+def _release_holding_the_encode(proj: Project, fake: YouTubeFake,
+                                flag: Path) -> subprocess.CompletedProcess[str]:
+    """``publisher release`` in its own process, its transcode held after the first rendition
+    (the master as is) until YouTube has the video; returns the finished process."""
+    env = dict(proj.env(), PUBLISHER_PAUSE_AT=f"ready:{flag}", PYTHONPATH=str(Path(__file__).parent.parent))
+    proc = subprocess.Popen([sys.executable, "-m", "publisher", "release", str(proj.manifest_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if flag.exists() and (seen or _privacy(fake)):
+            seen = seen or _privacy(fake)
+            flag.unlink()
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    assert seen == ["private"], (seen, err)  # what YouTube had while the master was being checked
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_youtube_gets_the_master_private_while_it_is_checked_then_public(
+        project: Callable[[], Project], tmp_path: Path) -> None:
+    proj = project()
+    make_master(proj.manifest_path.parent / "master.mp4", size="1280x720")
+    with YouTubeFake(tmp_path / "yt") as fake:
+        _youtube_project(proj, fake, tmp_path / "cache")
+        done = _release_holding_the_encode(proj, fake, tmp_path / "flag")
+        assert done.returncode == 0, done.stderr
+        assert _privacy(fake) == ["public"] and fake.calls("videos.insert") == 1
+
+
+def test_a_master_that_fails_its_check_takes_back_the_private_upload(
+        project: Callable[[], Project], tmp_path: Path) -> None:
+    proj = project()
+    _cut(proj.manifest_path.parent / "master.mp4", tmp_path, size="1280x720")
+    with YouTubeFake(tmp_path / "yt") as fake:
+        _youtube_project(proj, fake, tmp_path / "cache")
+        done = _release_holding_the_encode(proj, fake, tmp_path / "flag")
+        assert done.returncode == 2, done.stderr
+        assert "truncated or corrupt" in done.stderr
+        assert fake.calls("videos.insert") == 1 and fake.live_videos() == []  # sent private, then deleted
+        assert not Store(sqlite_url(proj.state_dir)).has_release("consular-protection-2026")
+        www = proj.root / "www"
+        assert not www.exists() or not any(p.is_file() for p in www.rglob("*"))
 
 
 class Meeting(ChannelOptions):

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Protocol
 
 from publisher.contract import Channel, StepOptions, redact
+from publisher.engine.faults import pause_point
 from publisher.engine.results import Call, ChannelResult, Reporter, RunResult
 from publisher.errors import InputError
 from publisher.inputs.config import SiteConfig
@@ -113,6 +114,7 @@ class Pipeline:
         self.ready[r.key] = r
         self.engine.store.record_rendition(r.key, r.profile, r.folder, self.release.id)
         self.signals[r.key].set()
+        pause_point("ready")
 
     def on_verified(self) -> None:
         self.verified.set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import shutil
 import subprocess
@@ -134,9 +135,20 @@ def floor_command(master: Path, out: Path, burn: Path) -> list[str]:
             str(out / "signage.mp4")]
 
 
+def children_cpu() -> float:
+    """CPU seconds of every finished child process and its children (ffmpeg under publisher)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+#: CPU seconds of the last ``timed_run``: what other work on the machine barely changes
+LAST_CPU = [0.0]
+
+
 def timed_run(args: list[str], **kw: Any) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     proc = subprocess.run(args, capture_output=True, text=True, **kw)
+    LAST_CPU[0] = children_cpu() - cpu
     return time.perf_counter() - start, proc
 
 
@@ -154,11 +166,12 @@ def naive(root: Path, seconds: float, size: str) -> float:
     config = load_config(root / "publisher.yaml")
     release = load_release(manifest, None)
     master = probe_master(release.master)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     for name in config.options:
         channel = config.channel(name, root / "naive-state")
         t = Transcoder(folder / f"cache-{name}")
         t.run(t.plan(release, master, {name: Engine.requests_for(channel, release)}))
+    LAST_CPU[0] = children_cpu() - cpu
     return time.perf_counter() - start
 
 
@@ -257,11 +270,11 @@ def main() -> None:
                   f"{len(config['channels'])} channels: {', '.join(config['channels'])}")
             print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
 
-            rows: list[tuple[str, float, str]] = []
+            rows: list[tuple[str, float, float, str]] = []
 
-            def add(name: str, t: float, note: str = "") -> None:
-                rows.append((name, t, note))
-                print(f"  measured: {name}: {t:.1f} s {note}", flush=True)
+            def add(name: str, t: float, note: str = "", cpu: float = float("nan")) -> None:
+                rows.append((name, t, cpu, note))
+                print(f"  measured: {name}: {t:.1f} s (CPU {cpu:.1f} s) {note}", flush=True)
             burn = root / "floor" / "burn.srt"
             burn.parent.mkdir()
             shutil.copyfile(manifest.parent / "subs" / "zh-Hant.srt", burn)
@@ -270,10 +283,12 @@ def main() -> None:
             floor, proc = timed_run(floor_args, cwd=root / "floor")
             if proc.returncode != 0:
                 raise SystemExit(f"floor command failed: {proc.stderr[-2000:]}")
-            add("one-process floor (reference ffmpeg)", floor, "")
+            add("one-process floor (reference ffmpeg)", floor, "", LAST_CPU[0])
+            floor_cpu = LAST_CPU[0]
 
             wall, started, _, _ = release_once(root, manifest, env)
-            add("publisher release, whole", wall, "a fresh process; every channel live")
+            add("publisher release, whole", wall, "a fresh process; every channel live", LAST_CPU[0])
+            release_cpu = LAST_CPU[0]
             line = timeline(root / "state", started)
             encode = line.encoded[1] - line.encoded[0] if line.encoded else 0.0
             if line.encoded:
@@ -290,7 +305,7 @@ def main() -> None:
             again, started2, _, _ = release_once(root, manifest, env)
             encodes = sum(1 for e in Store(sqlite_url(root / "state")).events(RELEASE_ID)
                           if e.action == "transcode" and e.at > started2)
-            add("second release, same master", again, f"{encodes} transcodes")
+            add("second release, same master", again, f"{encodes} transcodes", LAST_CPU[0])
 
             curl_rate, pub_rate, size = webdav_rates(root, dav, dav.password, args.upload_mb)
             print(f"\nWebDAV upload of {size / 1e6:.0f} MB to loopback wsgidav: "
@@ -302,17 +317,19 @@ def main() -> None:
                 t = naive(root, n, args.size)
                 scaled = t * args.seconds / n
                 note = f"measured {t:.1f} s on a {n:g} s master, scaled" if n != args.seconds else ""
-                add("naive: per-channel ffmpeg", scaled, note)
+                add("naive: per-channel ffmpeg", scaled, note, LAST_CPU[0] * args.seconds / n)
 
         width = max(len(r[0]) for r in rows)
-        print(f"\n{'':<{width}}  {'wall':>8}")
-        for name, t, note in rows:
-            print(f"{name:<{width}}  {t:7.1f} s  {note}")
+        print(f"\n{'':<{width}}  {'wall':>8}  {'CPU':>8}")
+        for name, t, cpu, note in rows:
+            print(f"{name:<{width}}  {t:7.1f} s  {cpu:6.1f} s  {note}")
         slowest = max(line.work.values())
         print("\nratios:")
-        print(f"  release / floor                            {wall / floor:5.2f}  (goal <= 0.9)")
+        print(f"  release / floor                            {wall / floor:5.2f}  (goal <= 0.9; "
+              f"CPU {release_cpu / floor_cpu:.2f})")
         if not args.skip_naive:
-            print(f"  naive / release                            {rows[-1][1] / wall:5.2f}  (goal >= 3)")
+            print(f"  naive / release                            {rows[-1][1] / wall:5.2f}  (goal >= 3; "
+                  f"CPU {rows[-1][2] / release_cpu:.2f})")
         bound = wall / max(encode, slowest)
         print(f"  release / max(transcode, slowest upload)   {bound:5.2f}  (goal <= 1.15)")
         print(f"  encodes in the second release              {encodes:5d}  (goal 0)")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from publisher.transcode.profiles import CaptionParams, ImageParams, Mp4Params
 from publisher.transcode.verify import Probed, check_hls, check_mp4, master_durations
 
 Ready = Callable[[Rendition], None]
+#: outputs checked (ffprobe) and stills made at once after the encode
+FINISHERS = 3
 Progress = Callable[[float, str], None]
 
 
@@ -151,13 +155,17 @@ class Transcoder:
                 if verify_as is None:  # stills first: seconds, not minutes
                     for job in stills:
                         done(self._still(job, master, release))
+                # nothing of an unchecked master enters the cache before the encode has checked it
+                later: list[Callable[[], None]] = [
+                    functools.partial(lambda j: done(self._still(j, master, release)), job)
+                    for job in stills] if verify_as is not None else []
                 if videos:
-                    self._encode(videos, master, done, on_progress, verify_as, verified)
-                elif verify_as is not None:  # another worker encoded them meanwhile: they passed
-                    verified()
-                if verify_as is not None:  # nothing of an unchecked master enters the cache first
-                    for job in stills:
-                        done(self._still(job, master, release))
+                    self._encode(videos, master, done, on_progress, verify_as, verified, later)
+                else:
+                    if verify_as is not None:  # another worker encoded them meanwhile: they passed
+                        verified()
+                    for task in later:
+                        task()
         return {item.key: ready[item.key] for item in plan.items}
 
     @staticmethod
@@ -200,7 +208,11 @@ class Transcoder:
             shutil.rmtree(work, ignore_errors=True)
 
     def _encode(self, jobs: list[Job], master: MasterInfo, done: Ready, on_progress: Progress | None,
-                verify_as: Path | None = None, verified: Callable[[], None] = lambda: None) -> None:
+                verify_as: Path | None = None, verified: Callable[[], None] = lambda: None,
+                after: list[Callable[[], None]] | None = None) -> None:
+        """Encode ``jobs`` in one ffmpeg run, then check and hand over each output, and run
+        ``after`` (stills of a master checked by this encode), a few at a time: the cores are
+        idle once the encode is done, and the checks are single-threaded ffprobe runs."""
         work = self.cache.work_dir()
         try:
             encodes = self._encodes(jobs, work)
@@ -216,22 +228,29 @@ class Transcoder:
                 raise
             if verify_as is not None:
                 verified()
-            failures = []
             expected = master_durations(master, self.ffprobe)
-            for job in jobs:
-                try:
-                    if isinstance(job.params, Mp4Params) and job.params.max_bytes:
-                        self._shrink(job, master, work, loud)
-                    probed = self._check(job, master, work, expected)
-                except TranscodeError as e:
-                    failures.append(str(e))
-                    continue
+
+            def finish(job: Job) -> None:
+                if isinstance(job.params, Mp4Params) and job.params.max_bytes:
+                    self._shrink(job, master, work, loud)
+                probed = self._check(job, master, work, expected)
                 main = "master.m3u8" if job.encodes[0][1].container == "hls" else "video.mp4"
                 done(self.cache.commit(work / job.key, Rendition(
                     key=job.key, profile=job.profile.name, folder=work / job.key, main=main,
                     width=probed.width, height=probed.height, duration=probed.duration)))
-            if failures:
-                raise TranscodeError("\n".join(failures))
+
+            # single files first: they are checked quickest, and WeChat's chain is the longest
+            ordered = sorted(jobs, key=lambda j: j.encodes[0][1].container == "hls")
+            tasks: list[Callable[[], None]] = [*(functools.partial(finish, job) for job in ordered),
+                                               *(after or [])]
+            with ThreadPoolExecutor(FINISHERS, thread_name_prefix="finish") as pool:
+                futures = [pool.submit(task) for task in tasks]
+            errors = [e for f in futures if (e := f.exception()) is not None]
+            for e in errors:
+                if not isinstance(e, TranscodeError):
+                    raise e
+            if errors:
+                raise TranscodeError("\n".join(map(str, errors)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

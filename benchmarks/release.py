@@ -221,7 +221,7 @@ def webdav_rates(root: Path, dav: Any, password: str, mib: int) -> tuple[float, 
     best_curl = best_pub = float("inf")
     target = WebDAVTarget(dav.target("rate"), username=dav.user, password=password, verify=True,
                           timeout=60, staging=None)
-    for i in range(3):
+    for i in range(5):
         t, proc = timed_run(["curl", "-sS", "-f", "-u", f"{dav.user}:{password}", "-T", str(big),
                              f"{url}/curl-{i}.bin"])
         if proc.returncode != 0:

@@ -3,7 +3,9 @@ that links to the others does its own slow work while they publish."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -185,3 +187,22 @@ def test_a_linking_channel_starts_with_the_others_and_gets_their_links(
     rows = {r["channel"]: r for r in json.loads(cli(proj, "status", "--json").stdout)}
     assert {n: r["state"] for n, r in rows.items()} == {"page-a": "live", "page-b": "live", "post": "live"}
     assert rows["post"]["note"] == "page-a page-b"
+
+
+def test_webdav_streams_a_file_in_large_writes_and_it_arrives_whole(tmp_path: Path) -> None:
+    from channels.transports.base import CHUNK
+    from channels.transports.webdav import WebDAVTarget
+    from tests.servers.webdav import webdav_server
+
+    data = os.urandom(3 * CHUNK + 12345)
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    with webdav_server(tmp_path / "dav") as dav:
+        target = WebDAVTarget(dav.target("site"), username=dav.user, password=dav.password, verify=True,
+                              timeout=30, staging=None)
+        with target:
+            pool = target.session.get_adapter(dav.target("site").replace("webdav", "http"))
+            assert pool.poolmanager.connection_pool_kw["blocksize"] == CHUNK  # not urllib3's 16 KiB
+            target.put_file(local, "media/big.bin")
+            assert target.sha256("media/big.bin") == hashlib.sha256(data).hexdigest()
+        assert (tmp_path / "dav" / "site" / "media" / "big.bin").read_bytes() == data

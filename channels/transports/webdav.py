@@ -14,12 +14,14 @@ from requests.adapters import HTTPAdapter
 from channels.transports.base import CHUNK, Target, join, parent
 from publisher.errors import AuthError, NotFound, Rejected, Transient, untrusted_certificate
 
+#: request bodies go out in writes of this size (urllib3's own is 16 KiB); not larger, because
+#: a socket's timeout bounds each whole write, which must cross a slow link well within it
+SEND_BLOCK = 256 * 1024
+
 
 class _Adapter(HTTPAdapter):
-    """Bodies go out in ``CHUNK`` writes (urllib3 sends 16 KiB at a time)."""
-
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = CHUNK
+        kwargs["blocksize"] = SEND_BLOCK
         super().init_poolmanager(*args, **kwargs)
 
 

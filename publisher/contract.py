@@ -221,9 +221,13 @@ class StepOptions:
     it. ``repair`` (publish): check what is really there, not only the journal, and send again what
     is missing or differs; ``reupload``: also a copy removed from the channel altogether.
     ``repeat`` (publish): re-publish for this occurrence of a repeat rule, once per occurrence.
+    ``private`` (publish, channels with ``private_first``): the master's full check has not
+    ended: send only where nobody else can see it and return ``scheduled``; the core calls
+    publish again without it once the check passed, or withdraw if it failed.
     """
 
     stage_only: bool = False
+    private: bool = False
     keep_private: bool = False
     repair: bool = False
     reupload: bool = False
@@ -247,10 +251,20 @@ class Job:
     #: other channels' public URLs by channel name, websites first, then YouTube, then the rest
     links: dict[str, str] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
+    #: set by the core when the other channels are still being published in this run
+    await_links: Callable[[], dict[str, str]] | None = None
 
     @property
     def stage_only(self) -> bool:
         return self.options.stage_only
+
+    def other_links(self) -> dict[str, str]:
+        """``links``, once every other channel of this run is done (a needs_links channel does
+        its own slow work first, then asks for them)."""
+        if self.await_links is not None:
+            self.links = self.await_links()
+            self.await_links = None
+        return self.links
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -323,8 +337,11 @@ class Channel(ABC):
     #: what a release manifest may change for a channel of this kind (``overrides:``)
     Overrides: ClassVar[type[ChannelOverrides]] = ChannelOverrides
     embargo: ClassVar[Embargo] = Embargo.CORE
-    #: True when publish needs other channels' live URLs (job.links); such channels run last.
+    #: True when publish needs other channels' live URLs (``job.other_links()``, which waits
+    #: for them); such channels start with the others and wait only where they need the links.
     needs_links: ClassVar[bool] = False
+    #: True when publish can send privately (``StepOptions.private``) while the master is checked
+    private_first: ClassVar[bool] = False
 
     def __init__(self, name: str, options: ChannelOptions, *, config_dir: Path, state_dir: Path,
                  accounts: AccountState | None = None, zone: tzinfo = UTC):

@@ -99,7 +99,7 @@ class AppFeed(FileChannel):
         duration = round(mp4.duration, 3)
         files = self.web_files(job)
         caption_files = {f.name: f for f in subs.files}
-        page = job.links.get(self.options.page_channel or "", "") if self.options.page_channel else ""
+        page = job.other_links().get(self.options.page_channel or "", "") if self.options.page_channel else ""
         return {
             "id": release.id,
             "url": page or base + "video.mp4",

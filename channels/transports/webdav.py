@@ -9,9 +9,20 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from channels.transports.base import CHUNK, Target, join, parent
 from publisher.errors import AuthError, NotFound, Rejected, Transient, untrusted_certificate
+
+#: request bodies go out in writes of this size (urllib3's own is 16 KiB); not larger, because
+#: a socket's timeout bounds each whole write, which must cross a slow link well within it
+SEND_BLOCK = 256 * 1024
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = SEND_BLOCK
+        super().init_poolmanager(*args, **kwargs)
 
 
 class WebDAVTarget(Target):
@@ -27,6 +38,8 @@ class WebDAVTarget(Target):
         self.verify = verify
         self.timeout = timeout
         self.session = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, _Adapter())
         if username is not None:
             self.session.auth = (username, password or "")
         self._made: set[str] = set()

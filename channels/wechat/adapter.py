@@ -95,7 +95,7 @@ class WeChat(Channel):
 
     def _article(self, job: Job, thumb_id: str, cover_url: str) -> dict[str, Any]:
         return draft_article(job.release, self._texts(job.release), self.options.language,
-                             link=self._link(job.links), thumb_id=thumb_id, cover_url=cover_url)
+                             link=self._link(job.other_links()), thumb_id=thumb_id, cover_url=cover_url)
 
     @staticmethod
     def _rendition(job: Job, profile: str) -> tuple[Path, str]:

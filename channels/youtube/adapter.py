@@ -43,6 +43,7 @@ class YouTube(Channel):
     Options = YouTubeOptions
     Overrides = YouTubeOverrides
     embargo = Embargo.SERVICE
+    private_first = True
 
     options: YouTubeOptions
 
@@ -164,14 +165,27 @@ class YouTube(Channel):
         if job.options.repair and j.get("video_id"):
             self._repair(api, job, shown)
         vid = j.get("video_id")
+        private = job.options.private
         if not vid:
             body = self.body(job.release, shown, schedule=job.stage_only)
+            if private:
+                body["status"] = {"privacyStatus": "private", "selfDeclaredMadeForKids": shown.made_for_kids}
+                j.put("held_private", True)
             vid = upload_video(api, j, path, metadata=body, parts="snippet,status,localizations",
                                chunk=int(self.options.chunk_mib * 1024 * 1024),
                                match_title=job.release.text("title"))
             j.put("video_id", vid)
+        elif j.get("held_private") and not private:
+            status = self.body(job.release, shown, schedule=job.stage_only)["status"]
+            api.call("videos.update", api.service.videos().update(part="status",
+                                                                  body={"id": vid, "status": status}))
+        if not private:
+            j.delete("held_private")
         self._captions(api, job, vid, replace=False)
         self._thumbnail(api, job, vid)
+        if private:  # a private video in a public playlist would show as a trace
+            return Outcome(state=State.SCHEDULED, remote_id=vid, url=WATCH + vid, checksum=checksum,
+                           note="uploaded private while the master is checked")
         self._playlist(api, job, vid, shown.playlist)
         state = State.SCHEDULED if job.stage_only else self._state_after_upload(api, vid)
         return Outcome(state=state, remote_id=vid, url=WATCH + vid, checksum=checksum,

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from publisher.contract import Channel, Clock, Job, Journal, StepOptions, System
 from publisher.engine.content import CONTENT, fingerprint
 from publisher.engine.faults import crash_point
 from publisher.engine.locks import Busy, FileLocks, Locks
+from publisher.engine.pipeline import Pipeline, Step
 from publisher.engine.results import Call, ChannelResult, Quiet, Reporter, RunResult, Verb
 from publisher.errors import InputError, PublisherError, QuotaExhausted, RateLimited, ReleaseBusy, Transient
 from publisher.inputs.checks import build_channels
@@ -51,15 +49,6 @@ from publisher.transcode import Transcoder
 log = logging.getLogger("publisher")
 #: the order in which other channels' public pages are offered to an adapter (job.links)
 LINK_RANK = {"website": 0, "youtube": 1}
-
-
-@dataclass(frozen=True)
-class Step:
-    """One adapter call a verb asks for."""
-
-    channel: Channel
-    call: Call
-    options: StepOptions = StepOptions()
 
 
 class Engine:
@@ -190,73 +179,19 @@ class Engine:
             steps[name] = Step(ch, Call.UPDATE if stale else Call.PUBLISH)
         return steps
 
-    def run_steps(self, release: Release, master: MasterInfo, steps: dict[str, Step]) -> RunResult:
+    def run_steps(self, release: Release, master: MasterInfo, steps: dict[str, Step], *,
+                  unchecked: bool = False) -> RunResult:
         """Run ``steps``: encode (in one process, in the background) what publish and update
-        steps need, start each step as soon as its own renditions exist, channels that link to
-        the others (``needs_links``) after them."""
-        result = RunResult(release.id)
-        if not steps:
-            return result
-        stage_only = bool(release.publish_at and release.publish_at > self.now())
-        media = {n: s for n, s in steps.items() if s.call is not Call.WITHDRAW}
-        requests = {n: self.requests_for(s.channel, release) for n, s in media.items()}
-        transcoder = self.transcoder()
-        plan = transcoder.plan(*self.checked(release, master), requests) if media else None
-        ready: dict[str, Rendition] = {}
-        signals = {item.key: threading.Event() for item in (plan.items if plan else [])}
-        failure: list[str] = []
-
-        def on_ready(r: Rendition) -> None:
-            ready[r.key] = r
-            self.store.record_rendition(r.key, r.profile, r.folder, release.id)
-            signals[r.key].set()
-
-        def encode() -> None:
-            assert plan is not None
-            try:  # run() holds the cache's lock while it encodes: a shared cache encodes once
-                transcoder.run(plan, on_ready=on_ready, on_progress=self.reporter.progress)
-            except Exception as exc:  # reported on each channel that waited for it
-                failure.append(redact(str(exc)))
-                log.error("transcode failed: %s", redact(str(exc)))
-                log.debug("transcode failure details", exc_info=True)
-            finally:
-                for s in signals.values():
-                    s.set()
-
-        def work(name: str, step: Step) -> ChannelResult:
-            wanted = requests.get(name, []) if plan else []
-            keys = {req.profile: plan.key_for(name, req) for req in wanted} if plan else {}
-            for key in keys.values():
-                signals[key].wait()
-            missing = [p for p, k in keys.items() if k not in ready]
-            if missing:
-                reason = failure[0] if failure else "rendition missing"
-                return self.finish(release.id, name, State.FAILED,
-                                   f"transcode of {', '.join(missing)} failed: {reason}")
-            renditions = {p: ready[k] for p, k in keys.items()}
-            options = replace(step.options, stage_only=stage_only and step.call is not Call.WITHDRAW)
-            r = self.step(release, name, step.channel, step.call, renditions, options)
-            if step.call is Call.UPDATE and r.state is State.SCHEDULED and not stage_only:
-                r = self.step(release, name, step.channel, Call.PUBLISH, renditions, step.options)
-            return r
-
-        encoder = threading.Thread(target=encode, name="transcode", daemon=True) if plan else None
-        if encoder is not None:
-            encoder.start()
-        waves = ({n: s for n, s in steps.items() if not s.channel.needs_links},
-                 {n: s for n, s in steps.items() if s.channel.needs_links})
-        with ThreadPoolExecutor(self.config.settings.concurrency, thread_name_prefix="step") as pool:
-            for wave in waves:
-                futures = [pool.submit(work, n, s) for n, s in wave.items()]
-                result.results += [f.result() for f in futures]
-        if encoder is not None:
-            encoder.join()
-        result.order(list(steps))
-        return result
+        steps need, and start each step as soon as it can (``publisher.engine.pipeline``).
+        ``unchecked``: the master's full decode check is the encode's own read, and nothing is
+        sent where others see it before it passed; a master that fails raises ``InputError``."""
+        return Pipeline(self, release, master, steps, unchecked).run()
 
     def step(self, release: Release, name: str, channel: Channel, call: Call,
-             renditions: dict[str, Rendition], options: StepOptions) -> ChannelResult:
-        """One adapter call with the core's retries; the outcome is recorded."""
+             renditions: dict[str, Rendition], options: StepOptions,
+             await_links: Callable[[], dict[str, str]] | None = None) -> ChannelResult:
+        """One adapter call with the core's retries; the outcome is recorded. ``await_links``
+        gives the other channels' URLs once they are published in this run."""
         pub = self.store.get_publication(release.id, name)
         assert pub is not None, f"{release.id}/{name} is recorded before its first step"
         channel.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -266,7 +201,8 @@ class Engine:
             crash_point("journal")
 
         job = Job(release=release, journal=Journal(pub.journal, save), renditions=renditions,
-                  options=options, publication=pub, links=self.links(release.id, name), clock=self.clock)
+                  options=options, publication=pub, links=self.links(release.id, name), clock=self.clock,
+                  await_links=await_links)
         policy = self.config.settings.retry
         last_error = ""
         for n in range(policy.attempts):

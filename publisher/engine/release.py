@@ -19,10 +19,12 @@ from publisher.engine import drafts
 from publisher.engine.content import CONTENT, changes, fingerprint, master_changed
 from publisher.engine.engine import Engine, Step
 from publisher.engine.faults import pause_point
+from publisher.engine.pipeline import CHECKED
 from publisher.engine.results import Call, ChannelResult, RunResult, Verb
 from publisher.errors import FourEyes, InputError, StoreError
 from publisher.inputs.checks import Prepared, prepare
 from publisher.inputs.manifest import PastCheck
+from publisher.inputs.media import decode_check
 from publisher.inputs.snapshots import Snapshots
 from publisher.models import GONE, SHOWN, MasterInfo, Problem, Publication, Release, State
 from publisher.times import local, span
@@ -32,11 +34,13 @@ ALIVE_POLLS = 3  # a `publisher run` is alive when it looked at the store within
 
 
 def check(engine: Engine, manifest: Path, only: list[str] | None = None, *, now: bool = False,
-          snapshots: Snapshots | None = None) -> Prepared:
+          snapshots: Snapshots | None = None, decode: bool = True) -> Prepared:
     """Everything that can be known before anything is sent. A publish_at that has passed is
-    refused for a release not recorded yet, unless ``now`` (`release --now`: publish at once)."""
+    refused for a release not recorded yet, unless ``now`` (`release --now`: publish at once).
+    ``decode=False`` leaves the master's full decode pass to the encode (``release``)."""
     past = None if now else PastCheck(engine.config.zone, engine.store.has_release, engine.now())
-    prep = prepare(engine.config, manifest, engine.state_dir, only, past, snapshots, engine.store.accounts)
+    prep = prepare(engine.config, manifest, engine.state_dir, only, past, snapshots, engine.store.accounts,
+                   decode=decode)
     at = prep.release.publish_at
     if now and at is not None and at > engine.now():
         raise InputError(Problem(
@@ -46,16 +50,29 @@ def check(engine: Engine, manifest: Path, only: list[str] | None = None, *, now:
     return prep
 
 
-def admit(engine: Engine, manifest: Path, only: list[str] | None = None, *, now: bool = False) -> Prepared:
+def admit(engine: Engine, manifest: Path, only: list[str] | None = None, *, now: bool = False,
+          snapshots: Snapshots | None = None, decode: bool = True) -> Prepared:
     """Check the release on snapshots of its files. A refused release leaves no snapshot behind."""
-    snapshots = engine.snapshots()
+    snapshots = snapshots or engine.snapshots()
     try:
-        prep = check(engine, manifest, only, now=now, snapshots=snapshots)
+        prep = check(engine, manifest, only, now=now, snapshots=snapshots, decode=decode)
         refuse_changed_since_approval(engine, prep)
     except InputError:
         snapshots.discard_new()
         raise
     return prep
+
+
+def decode_master(engine: Engine, prep: Prepared, snapshots: Snapshots) -> None:
+    """The full decode pass that ``admit(decode=False)`` left out, here and now."""
+    if prep.decoded:
+        return
+    try:
+        decode_check(snapshots.find(prep.release.master, prep.master.sha256), shown_as=prep.release.master)
+    except InputError:
+        snapshots.discard_new()
+        raise
+    prep.decoded = True
 
 
 #: runs a release's steps: here and now (``Engine.run_steps``), or on the workers (scale-out)
@@ -64,11 +81,18 @@ Dispatch = Callable[[Release, MasterInfo, dict[str, Step]], RunResult]
 
 def release(engine: Engine, manifest: Path, only: list[str] | None = None, *, now: bool = False,
             dispatch: Dispatch | None = None) -> RunResult:
-    prep = admit(engine, manifest, only, now=now)
+    snapshots = engine.snapshots()
+    prep = admit(engine, manifest, only, now=now, snapshots=snapshots, decode=False)
+    if approval_gap(engine, prep) or dispatch is not None:
+        decode_master(engine, prep, snapshots)
     if approval_gap(engine, prep):
         return submit(engine, prep)
     pause_point("checked")
-    return launch(engine, prep, dispatch=dispatch)
+    try:
+        return launch(engine, prep, dispatch=dispatch)
+    except InputError:
+        snapshots.discard_new()
+        raise
 
 
 def launch(engine: Engine, prep: Prepared, *, on_approval: bool = False,
@@ -78,10 +102,23 @@ def launch(engine: Engine, prep: Prepared, *, on_approval: bool = False,
     event = (Verb.LAUNCH, f"released on approval by {engine.actor or 'an approver'}: "
              f"{prep.master.sha256[:12]} to {', '.join(prep.channels)}") if on_approval else None
     with engine.lock(prep.release.id):
+        # a new master is checked in the encode's read; a run killed before its check ended left
+        # no CHECKED event, so the next one checks again
+        fresh = not engine.store.has_release(prep.release.id)
+        unchecked = not prep.decoded and (fresh or not any(
+            e.action == CHECKED for e in engine.store.events(prep.release.id)))
         changed = record(engine, prep, event)
         result = RunResult(prep.release.id)
         steps = engine.plan_publish(prep.release, prep.channels, result)
-        run = (dispatch or engine.run_steps)(prep.release, prep.master, steps)
+        try:
+            if dispatch is not None:
+                run = dispatch(prep.release, prep.master, steps)
+            else:
+                run = engine.run_steps(prep.release, prep.master, steps, unchecked=unchecked)
+        except InputError:
+            if unchecked and fresh:  # the master does not decode: as if this run had never been
+                engine.store.forget_release(prep.release.id)
+            raise
     result.results += run.results
     result.order(list(prep.channels))
     result.changes = changed

@@ -34,6 +34,8 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     #: caption quality: among the warnings, and errors under ``check --strict``
     quality: list[Problem] = field(default_factory=list)
+    #: False when the full decode check of the master is left to the encode (``release``)
+    decoded: bool = True
 
 
 def select_channels(config: SiteConfig, release: Release, only: list[str] | None) -> list[Problem]:
@@ -103,12 +105,14 @@ def content_hashes(release: Release, master: MasterInfo,
 
 def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
             only: list[str] | None = None, past: PastCheck | None = None,
-            snapshots: Snapshots | None = None, accounts: AccountState | None = None) -> Prepared:
+            snapshots: Snapshots | None = None, accounts: AccountState | None = None, *,
+            decode: bool = True) -> Prepared:
     """Everything checked, nothing sent. With ``snapshots`` (``release``, ``update``), the master,
     captions and thumbnail are copied as they are hashed, and every check reads the copies; a
-    refused release leaves no copy behind."""
+    refused release leaves no copy behind. ``decode=False`` leaves the full decode pass to
+    the caller (``release`` makes it in the encode's read)."""
     try:
-        return _prepare(config, manifest, state_dir, only, past, snapshots, accounts)
+        return _prepare(config, manifest, state_dir, only, past, snapshots, accounts, decode)
     except BaseException:
         if snapshots is not None:
             snapshots.discard_new()
@@ -117,7 +121,7 @@ def prepare(config: SiteConfig, manifest: Path, state_dir: Path,
 
 def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str] | None,
              past: PastCheck | None, snapshots: Snapshots | None,
-             accounts: AccountState | None) -> Prepared:
+             accounts: AccountState | None, decode: bool) -> Prepared:
     require_ffmpeg()
     release = load_release(manifest, past, channels=channel_kinds(config), zone=config.settings.timezone)
     problems = select_channels(config, release, only)
@@ -134,7 +138,8 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
     master = probe_master(master_file, sha256=sources["master"].sha256 if sources else None,
                           shown_as=release.master)
     master = master.model_copy(update={"path": release.master})
-    decode_check(master_file, shown_as=release.master)
+    if decode:
+        decode_check(master_file, shown_as=release.master)
     warnings = []
     if not master.has_audio:
         warnings.append(f"{release.master.name} has no audio track; channels that need sound get silence")
@@ -154,7 +159,7 @@ def _prepare(config: SiteConfig, manifest: Path, state_dir: Path, only: list[str
     if problems:
         raise InputError(problems)
     return Prepared(config, release, master, channels, content_hashes(release, master, sources), warnings,
-                    quality)
+                    quality, decoded=decode)
 
 
 def take_snapshots(release: Release, snapshots: Snapshots) -> dict[str, Source]:

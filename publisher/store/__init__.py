@@ -127,6 +127,14 @@ class Store:
             row.repeats = bool(release.repeat)
             row.updated_at = now
 
+    def forget_release(self, release_id: str) -> None:
+        """Remove a release recorded by a run that was then refused (its master did not decode),
+        with its publications and events, as if it had never been recorded."""
+        with self.session() as s:
+            for table in (PublicationRow, EventRow, RenditionRow):
+                s.execute(delete(table).where(table.release_id == release_id))
+            s.execute(delete(ReleaseRow).where(ReleaseRow.id == release_id))
+
     def get_release(self, release_id: str) -> Release | None:
         with self.session() as s:
             row = s.get(ReleaseRow, release_id)

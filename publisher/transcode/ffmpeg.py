@@ -77,11 +77,41 @@ def tee_target(outputs: list[tuple[Output, str]]) -> str:
     return "|".join(slaves)
 
 
+def _split(stream: Any, n: int) -> list[Any]:
+    if n == 1:
+        return [stream]
+    node = stream.filter_multi_output("split", n)
+    return [node[k] for k in range(n)]
+
+
+def pictures(video: Any, encodes: list[Encode], master: MasterInfo) -> list[Any]:
+    """Each encode's input picture. Smaller pictures are scaled in a cascade, each size once from
+    the next larger one (1080p -> 720p -> 480p -> 360p), not each from the master: one scale
+    per distinct size, each reading fewer pixels. Encodes that change the frame rate scale
+    their own picture after that."""
+    own = (master.width, master.height)
+    size = {i: (e.spec.pic_width, e.spec.pic_height) for i, e in enumerate(encodes)
+            if not e.spec.fps and (e.spec.pic_width, e.spec.pic_height) != own}
+    direct = [i for i in range(len(encodes)) if i not in size]
+    sizes = sorted(set(size.values()), key=lambda wh: -wh[0] * wh[1])
+    parts = _split(video, len(direct) + bool(sizes))
+    out: dict[int, Any] = dict(zip(direct, parts, strict=False))
+    upstream = parts[-1]
+    for n, (w, h) in enumerate(sizes):
+        users = [i for i, wh in size.items() if wh == (w, h)]
+        more = n + 1 < len(sizes)
+        scaled = _split(upstream.filter("scale", w, h, flags="bicubic"), len(users) + more)
+        out.update(zip(users, scaled, strict=False))
+        upstream = scaled[-1]
+    return [out[i] for i in range(len(encodes))]
+
+
 def build_args(master: MasterInfo, encodes: list[Encode], loudness: Measurement | None,
-               ffmpeg: str = "ffmpeg", fontsdir: str = "") -> list[str]:
-    """The full ffmpeg argument list for all ``encodes`` from one decode of the master."""
+               ffmpeg: str = "ffmpeg", fontsdir: str = "", *, verify: bool = False) -> list[str]:
+    """The full ffmpeg argument list for all ``encodes`` from one decode of the master.
+    ``verify``: the encode is also the master's full decode check (stop at the first error)."""
     source = ffmpeg_python.input("file:" + str(master.path))
-    video_in = (source.video.filter_multi_output("split", len(encodes)) if len(encodes) > 1 else None)
+    video_in = pictures(source.video, encodes, master)
 
     # audio: one chain per distinct loudness target, split among the encodes that use it
     targets: dict[tuple[float | None, float, float], list[int]] = {}
@@ -109,12 +139,12 @@ def build_args(master: MasterInfo, encodes: list[Encode], loudness: Measurement 
     outs = []
     for i, enc in enumerate(encodes):
         s = enc.spec
-        v: Any = video_in[i] if video_in is not None else source.video
+        v: Any = video_in[i]
         fps = s.fps or master.fps
         if s.fps:
             v = v.filter("fps", fps=f"{s.fps:g}")
-        if (s.pic_width, s.pic_height) != (master.width, master.height):
-            v = v.filter("scale", s.pic_width, s.pic_height, flags="bicubic")
+            if (s.pic_width, s.pic_height) != (master.width, master.height):
+                v = v.filter("scale", s.pic_width, s.pic_height, flags="bicubic")
         if (s.width, s.height) != (s.pic_width, s.pic_height):
             v = v.filter("pad", s.width, s.height, (s.width - s.pic_width) // 2,
                          (s.height - s.pic_height) // 2)
@@ -137,7 +167,7 @@ def build_args(master: MasterInfo, encodes: list[Encode], loudness: Measurement 
             opts.update({"f": "tee", "flags": "+global_header"})
             outs.append(ffmpeg_python.output(*streams, tee_target(enc.outputs), **opts))
     args: list[str] = ffmpeg_python.get_args(ffmpeg_python.merge_outputs(*outs))
-    return [ffmpeg, *GLOBAL_ARGS, *args]
+    return [ffmpeg, *GLOBAL_ARGS, *(["-xerror"] if verify else []), *args]
 
 
 def stderr_tail(path: Path, lines: int = 12) -> str:

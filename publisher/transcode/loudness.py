@@ -68,3 +68,8 @@ def loudnorm_options(m: Measurement, target: float, true_peak: float, lra: float
         "measured_LRA": f"{m.input_lra:.2f}", "measured_thresh": f"{m.input_thresh:.2f}",
         "linear": "true",
     }
+
+
+def forget_loudness(master: MasterInfo, cache_root: Path) -> None:
+    """Drop the stored measurement of a master that turned out not to decode."""
+    (cache_root / "loudness" / f"{master.sha256}.json").unlink(missing_ok=True)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,11 +15,12 @@ import pysubs2
 from publisher.errors import InputError, TranscodeError
 from publisher.inputs.captions import check_captions, load_captions, to_webvtt
 from publisher.inputs.cues import to_ass_text
+from publisher.inputs.media import decode_check
 from publisher.models import FileInfo, MasterInfo, Problem, Release, Rendition, RenditionRequest
 from publisher.transcode import ffmpeg as ff
 from publisher.transcode.cache import Cache
 from publisher.transcode.images import make_image
-from publisher.transcode.loudness import Measurement, measure
+from publisher.transcode.loudness import Measurement, forget_loudness, measure
 from publisher.transcode.planner import (
     Hashes,
     Job,
@@ -34,6 +37,8 @@ from publisher.transcode.profiles import CaptionParams, ImageParams, Mp4Params
 from publisher.transcode.verify import Probed, check_hls, check_mp4, master_durations
 
 Ready = Callable[[Rendition], None]
+#: outputs checked (ffprobe) and stills made at once after the encode
+FINISHERS = 3
 Progress = Callable[[float, str], None]
 
 
@@ -105,7 +110,12 @@ class Transcoder:
 
     # --- run ----------------------------------------------------------------------------------
     def run(self, plan: TranscodePlan, *, on_ready: Ready | None = None,
-            on_progress: Progress | None = None) -> dict[str, Rendition]:
+            on_progress: Progress | None = None, verify_as: Path | None = None,
+            on_verified: Callable[[], None] | None = None) -> dict[str, Rendition]:
+        """Make what the plan misses. With ``verify_as`` (the master's name for messages), also
+        check that the master decodes to the end, in the same read as the encode where there is
+        one: a master that fails stops the encode, leaves nothing in the cache and raises
+        ``InputError``; ``on_verified`` is called once it passed."""
         assert plan.master is not None and plan.release is not None, "plan() makes the plan"
         master, release = plan.master, plan.release
         ready: dict[str, Rendition] = {}
@@ -114,6 +124,10 @@ class Transcoder:
             ready[rendition.key] = rendition
             if on_ready is not None:
                 on_ready(rendition)
+
+        def verified() -> None:
+            if on_verified is not None:
+                on_verified()
 
         missing: list[Job] = []
         for item in plan.items:
@@ -124,6 +138,14 @@ class Transcoder:
                 done(cached)
             else:
                 missing.append(job)
+        videos = [j for j in missing if j.encodes]
+        if verify_as is not None and not self._reads_everything(videos, master):
+            encoded = [key for key, job in plan.jobs.items() if job.encodes and key in ready]
+            if not encoded:  # a cached encode of these bytes proves they decode
+                decode_check(master.path, ffmpeg=self.ffmpeg, shown_as=verify_as)
+            verify_as = None
+        if verify_as is None:
+            verified()
         if missing:
             with self.cache.exclusive():
                 # another worker may have made some of them while this one waited for the lock
@@ -131,12 +153,29 @@ class Transcoder:
                     if (cached := self.cache.load(job.key)) is not None:
                         missing.remove(job)
                         done(cached)
-                for job in [j for j in missing if not j.encodes]:  # stills first: seconds, not minutes
-                    done(self._still(job, master, release))
                 videos = [j for j in missing if j.encodes]
+                stills = [j for j in missing if not j.encodes]
+                if verify_as is None:  # stills first: seconds, not minutes
+                    for job in stills:
+                        done(self._still(job, master, release))
+                # nothing of an unchecked master enters the cache before the encode has checked it
+                later: list[Callable[[], None]] = [
+                    functools.partial(lambda j: done(self._still(j, master, release)), job)
+                    for job in stills] if verify_as is not None else []
                 if videos:
-                    self._encode(videos, master, done, on_progress)
+                    self._encode(videos, master, done, on_progress, verify_as, verified, later)
+                else:
+                    if verify_as is not None:  # another worker encoded them meanwhile: they passed
+                        verified()
+                    for task in later:
+                        task()
         return {item.key: ready[item.key] for item in plan.items}
+
+    @staticmethod
+    def _reads_everything(videos: list[Job], master: MasterInfo) -> bool:
+        """True when encoding ``videos`` decodes every stream the full decode check would."""
+        audio = any(spec.audio is not None for job in videos for spec, _ in job.encodes)
+        return bool(videos) and (audio or not master.has_audio)
 
     def _passthrough(self, job: Job, master: MasterInfo) -> Rendition:
         if not master.path.is_file() or master.path.stat().st_size != master.bytes:
@@ -171,37 +210,65 @@ class Transcoder:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _encode(self, jobs: list[Job], master: MasterInfo, done: Ready, on_progress: Progress | None) -> None:
+    def _encode(self, jobs: list[Job], master: MasterInfo, done: Ready, on_progress: Progress | None,
+                verify_as: Path | None = None, verified: Callable[[], None] = lambda: None,
+                after: list[Callable[[], None]] | None = None) -> None:
+        """Encode ``jobs`` in one ffmpeg run, then check and hand over each output, and run
+        ``after`` (stills of a master checked by this encode), a few at a time: the cores are
+        idle once the encode is done, and the checks are single-threaded ffprobe runs."""
         work = self.cache.work_dir()
         try:
             encodes = self._encodes(jobs, work)
-            loud = None
-            if any(e.spec.audio is not None and e.spec.audio.loudness is not None for e in encodes):
-                if on_progress:
-                    on_progress(0.0, "measuring loudness (EBU R128)")
-                loud = measure(master, self.cache.root, self.ffmpeg)
-            fontsdir = self._fontsdir(encodes)
-            args = ff.build_args(master, encodes, loud, self.ffmpeg, fontsdir)
-            what = f"encoding {len(jobs)} rendition{'s' * (len(jobs) > 1)}"
-            ff.run(args, cwd=work, duration=master.duration, what=what, on_progress=on_progress)
-            failures = []
+            try:
+                loud = self._encode_all(jobs, encodes, master, work, on_progress, verify_as is not None)
+            except TranscodeError:
+                if verify_as is not None:  # the master's fault, or the encode's?
+                    try:
+                        decode_check(master.path, ffmpeg=self.ffmpeg, shown_as=verify_as)
+                    except InputError:
+                        forget_loudness(master, self.cache.root)
+                        raise
+                raise
+            if verify_as is not None:
+                verified()
             expected = master_durations(master, self.ffprobe)
-            for job in jobs:
-                try:
-                    if isinstance(job.params, Mp4Params) and job.params.max_bytes:
-                        self._shrink(job, master, work, loud)
-                    probed = self._check(job, master, work, expected)
-                except TranscodeError as e:
-                    failures.append(str(e))
-                    continue
+
+            def finish(job: Job) -> None:
+                if isinstance(job.params, Mp4Params) and job.params.max_bytes:
+                    self._shrink(job, master, work, loud)
+                probed = self._check(job, master, work, expected)
                 main = "master.m3u8" if job.encodes[0][1].container == "hls" else "video.mp4"
                 done(self.cache.commit(work / job.key, Rendition(
                     key=job.key, profile=job.profile.name, folder=work / job.key, main=main,
                     width=probed.width, height=probed.height, duration=probed.duration)))
-            if failures:
-                raise TranscodeError("\n".join(failures))
+
+            # single files first: they are checked quickest, and WeChat's chain is the longest
+            ordered = sorted(jobs, key=lambda j: j.encodes[0][1].container == "hls")
+            tasks: list[Callable[[], None]] = [*(functools.partial(finish, job) for job in ordered),
+                                               *(after or [])]
+            with ThreadPoolExecutor(FINISHERS, thread_name_prefix="finish") as pool:
+                futures = [pool.submit(task) for task in tasks]
+            errors = [e for f in futures if (e := f.exception()) is not None]
+            for e in errors:
+                if not isinstance(e, TranscodeError):
+                    raise e
+            if errors:
+                raise TranscodeError("\n".join(map(str, errors)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _encode_all(self, jobs: list[Job], encodes: list[ff.Encode], master: MasterInfo, work: Path,
+                    on_progress: Progress | None, verify: bool) -> Measurement | None:
+        """The loudness measurement (once per master) and the one ffmpeg run; returns the former."""
+        loud = None
+        if any(e.spec.audio is not None and e.spec.audio.loudness is not None for e in encodes):
+            if on_progress:
+                on_progress(0.0, "measuring loudness (EBU R128)")
+            loud = measure(master, self.cache.root, self.ffmpeg)
+        args = ff.build_args(master, encodes, loud, self.ffmpeg, self._fontsdir(encodes), verify=verify)
+        what = f"encoding {len(jobs)} rendition{'s' * (len(jobs) > 1)}"
+        ff.run(args, cwd=work, duration=master.duration, what=what, on_progress=on_progress)
+        return loud
 
     def _encodes(self, jobs: list[Job], work: Path) -> list[ff.Encode]:
         """Group outputs by identical video spec (one encoder each); write subtitle files."""

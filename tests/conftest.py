@@ -14,6 +14,11 @@ import yaml
 
 from tests.media import make_master, make_release_folder
 
+# rich fixes a console's width from COLUMNS when the console is made: made here, with COLUMNS
+# unset, the CLI's consoles follow each test's COLUMNS whatever order the tests run in
+os.environ.pop("COLUMNS", None)
+import publisher.cli.console  # noqa: E402, F401, I001
+
 MANIFEST: dict[str, Any] = {
     "id": "consular-protection-2026",
     "master": "master.mp4",

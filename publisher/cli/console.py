@@ -160,8 +160,8 @@ def fit_cells(text: str, room: int) -> str:
 
 
 def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole: bool = False,
-                 style: str = "") -> list[Text]:
-    """A labelled text indented under a channel's line, wrapped at words (up to three lines) or,
+                 style: str = "", most: int = 3) -> list[Text]:
+    """A labelled text indented under a channel's line, wrapped at words (up to ``most`` lines) or,
     for a URL (``words=False``), broken only when it is wider than the room (never when ``whole``)."""
     from rich.cells import cell_len, chop_cells, set_cell_size
 
@@ -171,11 +171,11 @@ def detail_lines(label: str, text: str, width: int, *, words: bool = True, whole
     if whole or cell_len(flat) <= room:
         parts = [flat]
     elif words and cell_len(flat) == len(flat):
-        parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=3, placeholder=" …")
+        parts = textwrap.wrap(flat, room, break_on_hyphens=False, max_lines=most, placeholder=" …")
     elif words:  # Chinese breaks between any two characters; a wide one takes two columns
         parts = [line.rstrip() for line in chop_cells(flat, room)]
-        if len(parts) > 3:
-            parts = parts[:2] + [set_cell_size(parts[2], room - 2).rstrip() + " …"]
+        if len(parts) > most:
+            parts = parts[:most - 1] + [set_cell_size(parts[most - 1], room - 2).rstrip() + " …"]
     else:
         parts = chop_cells(flat, room)
     pad = " " * len(label)

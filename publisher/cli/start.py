@@ -103,7 +103,7 @@ def channels(ctx: typer.Context) -> None:
                     style="red" if problems else "green")
         out.print(line)
         for problem in problems:
-            for part in detail_lines("", problem, width):
+            for part in detail_lines("", problem, width, most=12):  # what to fix, whole
                 out.print(part)
     if e.config.settings.notify:
         from publisher.inputs.config import notify_problems
@@ -114,7 +114,7 @@ def channels(ctx: typer.Context) -> None:
         line.append("cannot be sent:" if problems else "understood", style="red" if problems else "green")
         out.print(line)
         for problem in problems:
-            for part in detail_lines("", problem, width):
+            for part in detail_lines("", problem, width, most=12):  # what to fix, whole
                 out.print(part)
     if missing:
         raise typer.Exit(2)

@@ -274,7 +274,8 @@ def main() -> None:
 
             def add(name: str, t: float, note: str = "", cpu: float = float("nan")) -> None:
                 rows.append((name, t, cpu, note))
-                print(f"  measured: {name}: {t:.1f} s (CPU {cpu:.1f} s) {note}", flush=True)
+                shown = "" if cpu != cpu else f" (CPU {cpu:.1f} s)"  # NaN: not measured apart
+                print(f"  measured: {name}: {t:.1f} s{shown} {note}", flush=True)
             burn = root / "floor" / "burn.srt"
             burn.parent.mkdir()
             shutil.copyfile(manifest.parent / "subs" / "zh-Hant.srt", burn)
@@ -322,7 +323,8 @@ def main() -> None:
         width = max(len(r[0]) for r in rows)
         print(f"\n{'':<{width}}  {'wall':>8}  {'CPU':>8}")
         for name, t, cpu, note in rows:
-            print(f"{name:<{width}}  {t:7.1f} s  {cpu:6.1f} s  {note}")
+            cpu_text = "     —  " if cpu != cpu else f"{cpu:6.1f} s"
+            print(f"{name:<{width}}  {t:7.1f} s  {cpu_text}  {note}")
         slowest = max(line.work.values())
         print("\nratios:")
         print(f"  release / floor                            {wall / floor:5.2f}  (goal <= 0.9; "

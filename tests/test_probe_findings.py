@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import socket
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from tests.test_notify import receiver as receiver  # the fixture
 from tests.test_operator_cli import publisher
 from tests.test_permanent_faults import run
 from tests.test_scheduler import drop
-from tests.test_snapshots import ROOT, is_red, rgb_mean, source_file
+from tests.test_snapshots import is_red, paused_after_check, rgb_mean, source_file
 from tests.test_snapshots import swapped as swapped  # the fixture
 
 
@@ -231,23 +228,12 @@ def test_files_swapped_during_a_preview_never_reach_a_later_release(
     proj.write()
     path = source_file(proj, which)
     checked = path.read_bytes()
-    flag = tmp_path / "paused"
-    env = dict(proj.env(), PUBLISHER_PAUSE_AT=f"checked:{flag}")
-    child = subprocess.Popen([sys.executable, "-m", "publisher", "preview", str(proj.manifest_path)],
-                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert flag.exists(), "the preview never reached its pause point"
+
+    def swap() -> None:
         path.write_bytes(swapped[which])
-        flag.unlink()
-        output, _ = child.communicate(timeout=300)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, output
+
+    code, output = paused_after_check(proj, "preview", tmp_path / "paused", swap)
+    assert code == 0, output
     shown = proj.state_dir / "previews" / proj.manifest["id"] / "web"
     path.write_bytes(checked)  # the author puts the checked bytes back and releases
     result = cli(proj, "release", proj.manifest_path)

@@ -127,6 +127,28 @@ def test_file_replaced_after_approval_is_refused(project: Callable[[], Project],
     assert not is_red(rgb_mean(target / rid / "video.mp4", 1))
 
 
+def paused_after_check(proj: Project, verb: str, flag: Path,
+                       meanwhile: Callable[[], None]) -> tuple[int, str]:
+    """``publisher VERB manifest`` in a child process held at its "checked" pause point while
+    ``meanwhile`` runs; its exit code and output."""
+    env = dict(proj.env(), PUBLISHER_PAUSE_AT=f"checked:{flag}")
+    child = subprocess.Popen([sys.executable, "-m", "publisher", verb, str(proj.manifest_path)],
+                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), f"{verb} never reached its pause point"
+        meanwhile()
+        flag.unlink()
+        output, _ = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return child.returncode, output
+
+
 # --- a swap in the middle of a run ----------------------------------------------------------------
 def test_files_replaced_mid_run_are_not_what_is_published(project: Callable[[], Project], tmp_path: Path,
                                                           swapped: dict[str, bytes]) -> None:
@@ -135,25 +157,14 @@ def test_files_replaced_mid_run_are_not_what_is_published(project: Callable[[], 
     proj.settings["cache_dir"] = str(tmp_path / "cache")  # its own cache: the encode really reads
     proj.write()
     checked = {w: source_file(proj, w).read_bytes() for w in swapped}
-    flag = tmp_path / "paused"
-    env = dict(proj.env(), PUBLISHER_PAUSE_AT=f"checked:{flag}")
-    child = subprocess.Popen([sys.executable, "-m", "publisher", "release", str(proj.manifest_path)],
-                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert flag.exists(), "the release never reached its pause point"
-        for which, data in swapped.items():  # everything is hashed and checked; nothing encoded yet
+
+    def swap() -> None:  # everything is hashed and checked; nothing encoded yet
+        for which, data in swapped.items():
             source_file(proj, which).write_bytes(data)
         assert not (target / proj.manifest["id"]).exists()
-        flag.unlink()
-        output, _ = child.communicate(timeout=300)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 0, output
+
+    code, output = paused_after_check(proj, "release", tmp_path / "paused", swap)
+    assert code == 0, output
     rid = proj.manifest["id"]
     page = target / rid
     vtt = (page / "captions" / "en.vtt").read_text(encoding="utf-8")

@@ -247,5 +247,7 @@ def test_check_warns_of_a_target_inside_a_folder_others_cannot_pass(
     assert f"channel web: target: {closed} (mode 0700) cannot be passed through by other users" in said
     assert f"chmod o+x {closed}" in said
     assert "channel open" not in said  # under the 0755 base: the web server reaches it
+    listed = " ".join(cli(proj, "channels").output.split())  # channels says the same
+    assert f"warning: channel web: target: {closed} (mode 0700) cannot be passed through" in listed
     closed.chmod(0o711)
     assert "cannot be passed through" not in cli(proj, "check", proj.manifest_path).output

@@ -93,8 +93,11 @@ def channels(ctx: typer.Context) -> None:
     nw, kw = max(map(len, names), default=0), max((len(o.kind) for o in names.values()), default=0)
     missing = 0
     for name, options in names.items():
+        warnings: list[str] = []
         try:
-            problems = [str(p) for p in e.config.channel(name, e.state_dir).credential_problems()]
+            channel = e.config.channel(name, e.state_dir)
+            problems = [str(p) for p in channel.credential_problems()]
+            warnings = [str(w) for w in channel.warnings()]
         except PublisherError as exc:
             problems = [str(exc)]
         missing += len(problems)
@@ -104,6 +107,9 @@ def channels(ctx: typer.Context) -> None:
         out.print(line)
         for problem in problems:
             for part in detail_lines("", problem, width, most=12):  # what to fix, whole
+                out.print(part)
+        for warning in warnings:
+            for part in detail_lines("warning: ", warning, width, most=12, style="yellow"):
                 out.print(part)
     if e.config.settings.notify:
         from publisher.inputs.config import notify_problems

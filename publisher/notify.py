@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import queue
 import threading
 import time
@@ -20,7 +19,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from publisher.contract import redact, remember_secret
-from publisher.inputs.config import Alert, NotifyTarget, SiteConfig
+from publisher.inputs.config import Alert, NotifyTarget, SiteConfig, quiet_apprise
 from publisher.models import GONE, Publication, State
 from publisher.store import Store
 from publisher.times import local
@@ -173,8 +172,8 @@ def deliver(index: int, target: NotifyTarget, notice: Notice) -> None:
     """Send one notice; a failure is logged (the URL, which may carry a token, never is)."""
     import apprise
 
-    _quiet_apprise()
-    url = target.url or os.environ.get(target.url_env or "", "")
+    quiet_apprise()
+    url = target.address()
     name = f"notify[{index}]" + (f" (url_env {target.url_env})" if target.url_env else "")
     if not url:
         log.warning("%s: the environment variable %s is not set; notification about %s not sent",
@@ -199,14 +198,6 @@ def deliver(index: int, target: NotifyTarget, notice: Notice) -> None:
     else:
         log.warning("%s: notification about %s (%s) could not be delivered to %s://; publishing goes on",
                     name, notice.release, notice.alert, scheme)
-
-
-def _quiet_apprise() -> None:
-    """apprise's own log lines may show a URL with its token: ours say what happened instead."""
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
 
 
 def flush(timeout: float = FLUSH_SECONDS) -> bool:

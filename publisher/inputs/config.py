@@ -90,6 +90,10 @@ class NotifyTarget(BaseModel):
             raise ValueError("give either url (e.g. json://host/path) or url_env (a variable holding it)")
         return self
 
+    def address(self) -> str:
+        """The URL now: written in the config, or read from ``url_env`` ("" when that is not set)."""
+        return self.url or os.environ.get(self.url_env or "", "")
+
 
 class SiteSettings(BaseModel):
     """Everything in publisher.yaml except the channel blocks, which each kind validates."""
@@ -143,19 +147,24 @@ class SiteConfig:
         return self.resolve(value) if value else state_dir / "renditions"
 
 
+def quiet_apprise() -> None:
+    """apprise's own log lines may show a URL with its token: publisher's say what happened instead."""
+    import logging
+
+    logging.getLogger("apprise").disabled = True
+
+
 def notify_problems(config: SiteConfig) -> list[Problem]:
     """``notify:`` entries whose URL apprise does not understand, or whose variable is not set:
     their messages would be dropped at delivery. Nothing is sent, and no URL is shown."""
     if not config.settings.notify:
         return []
-    import logging
-
     import apprise
 
-    logging.getLogger("apprise").disabled = True  # its own lines may show a URL with its token
+    quiet_apprise()
     found = []
     for i, target in enumerate(config.settings.notify):
-        url = target.url or os.environ.get(target.url_env or "", "")
+        url = target.address()
         field = f"notify[{i}].{'url' if target.url else 'url_env'}"
         if not url:
             found.append(Problem(str(config.path), field, f"the environment variable {target.url_env} "

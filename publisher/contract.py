@@ -447,13 +447,9 @@ def redact(text: str) -> str:
 def read_secret_file(path: Path, what: str, channel: str = "") -> str:
     if not path.is_file():
         raise AuthError(f"{what} file {path} does not exist; create it (mode 0600)", channel=channel)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise InputError(Problem(
-            file=str(path), field=what,
-            message=f"secret file is readable by others (mode {mode:04o})",
-            fix=f"chmod 600 {path}",
-        ))
+    shared = _readable_by_others(path, what)
+    if shared:
+        raise InputError(shared)
     text = path.read_text(encoding="utf-8")
     remember_secret(text.strip())
     return text
@@ -474,9 +470,13 @@ def secret_file_problem(path: Path, channel: str, field: str, create: str) -> Pr
     where = f"channels.{channel}.{field}"
     if not path.is_file():
         return Problem(str(path), where, "the file does not exist", create)
+    return _readable_by_others(path, where)
+
+
+def _readable_by_others(path: Path, field: str) -> Problem | None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return Problem(str(path), where, f"secret file is readable by others (mode {mode:04o})",
+        return Problem(str(path), field, f"secret file is readable by others (mode {mode:04o})",
                        f"chmod 600 {path}")
     return None
 

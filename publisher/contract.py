@@ -359,9 +359,6 @@ class Channel(ABC):
         each file missing or readable by others. No network."""
         return []
 
-    def credentials_present(self) -> bool:
-        return not self.credential_problems()
-
     @abstractmethod
     def renditions(self, release: Release) -> list[RenditionRequest]:
         """Which renditions (by profile) this channel needs for ``release``."""

@@ -57,7 +57,7 @@ def test_authorize_writes_0600_credentials_that_work(tmp_path: Path, fake: YouTu
     saved = json.loads(path.read_text())
     assert saved["refresh_token"] in fake.model.refresh_tokens
     assert saved["token_uri"] == fake.url + "token"
-    assert ch.credentials_present()
+    assert not ch.credential_problems()
     # the new sign-in works for API calls
     api = ch.api(Job(release=run.release(tmp_path)))
     api.refresh()
@@ -75,6 +75,6 @@ def test_refused_code_is_an_auth_error(tmp_path: Path, fake: YouTubeFake) -> Non
 
 def test_no_client_no_auth(tmp_path: Path, fake: YouTubeFake) -> None:
     ch = run.channel(tmp_path, {"credentials": "secrets/yt.json", "api_root": fake.url})
-    assert not ch.credentials_present()
+    assert ch.credential_problems()
     with pytest.raises(AuthError, match="client_secrets"):
         ch.authorize(show=print)

@@ -23,7 +23,8 @@ from publisher.engine import verbs
 from publisher.engine.context import Context
 from publisher.engine.drafts import unreviewed
 from publisher.engine.engine import Engine
-from publisher.engine.preview import PreviewResult, load_preview
+from publisher.engine.preview import INDEX as PREVIEW_INDEX
+from publisher.engine.preview import PreviewResult, load_preview, previews_dir
 from publisher.engine.preview import preview as render_preview
 from publisher.engine.release import AWAITING, Dispatch
 from publisher.engine.results import RunResult
@@ -310,7 +311,7 @@ class Core:
                 item.problem = redact(str(exc.problems[0])) if exc.problems else "not a release manifest"
             else:
                 item.release_id, item.title = release.id, release.text("title")
-                item.previewed = (self.ctx.state_dir / "previews" / release.id / "preview.json").is_file()
+                item.previewed = (previews_dir(self.ctx.state_dir) / release.id / PREVIEW_INDEX).is_file()
                 for p in self.store.publications(release.id):
                     item.states[p.state] = item.states.get(p.state, 0) + 1
             found.append(item)
